@@ -67,6 +67,22 @@ const char *dns_status_str(enum dns_status st)
 	return "error";
 }
 
+static const char *type_str(int t)
+{
+	switch (t) {
+	case ns_t_a: return "A";
+	case ns_t_aaaa: return "AAAA";
+	case ns_t_mx: return "MX";
+	case ns_t_txt: return "TXT";
+	case ns_t_ptr: return "PTR";
+	case ns_t_cname: return "CNAME";
+	case ns_t_ns: return "NS";
+	case ns_t_soa: return "SOA";
+	case 99: return "SPF";
+	default: return "requested";
+	}
+}
+
 /* ---------- names ---------- */
 
 /* Lowercase copy without the trailing dot ("." -> ""). */
@@ -400,7 +416,7 @@ enum dns_status dns_parse_response(const unsigned char *msg, size_t len,
 			answer_set_error(out, DNS_ERROR, "malformed DNS answer (record %d)", i);
 			return out->status;
 		}
-		if (ns_rr_type(rr) != qtype || ns_rr_class(rr) != ns_c_in)
+		if ((int)ns_rr_type(rr) != qtype || ns_rr_class(rr) != ns_c_in)
 			continue;
 		o = norm_name(ns_rr_name(rr));
 		if (strcmp(o, cur)) {
@@ -414,7 +430,7 @@ enum dns_status dns_parse_response(const unsigned char *msg, size_t len,
 		if (parse_rdata(&m, &rr, &one) < 0) {
 			rr_free(&one);
 			answer_set_error(out, DNS_ERROR, "malformed %s record for %s",
-			    p_type(qtype), cur);
+			    type_str(qtype), cur);
 			return out->status;
 		}
 		out->rr = xreallocarray(out->rr, out->nrr + 1, sizeof *out->rr);
@@ -445,7 +461,7 @@ enum dns_status dns_parse_response(const unsigned char *msg, size_t len,
 		break;
 	}
 	if (out->status == DNS_NODATA && !out->error)
-		answer_set_error(out, DNS_NODATA, "%s: no %s record", out->canon, p_type(qtype));
+		answer_set_error(out, DNS_NODATA, "%s: no %s record", out->canon, type_str(qtype));
 	return out->status;
 }
 
@@ -646,7 +662,7 @@ static int matches(const struct wq *q, const unsigned char *msg, size_t len)
 	if (ns_msg_count(m, ns_s_qd) != 1 || ns_parserr(&m, ns_s_qd, 0, &rr) < 0)
 		return 0;
 	n = norm_name(ns_rr_name(rr));
-	ok = ns_rr_type(rr) == q->type && !strcmp(n, q->name);
+	ok = (int)ns_rr_type(rr) == q->type && !strcmp(n, q->name);
 	free(n);
 	return ok;
 }
