@@ -52,6 +52,10 @@ struct dns_resolver {
 	struct __res_state res;
 	struct dns_stats stats;
 	struct cache_ent *cache;
+	int defer;
+	char **pend_name;       /* deferred queries */
+	int *pend_type;
+	size_t npend;
 };
 
 const char *dns_status_str(enum dns_status st)
@@ -595,8 +599,70 @@ void dns_close(struct dns_resolver *r)
 		dns_answer_free(&c->ans);
 		free(c);
 	}
+	dns_set_defer(r, 0);
 	res_nclose(&r->res);
 	free(r);
+}
+
+void dns_set_defer(struct dns_resolver *r, int on)
+{
+	size_t i;
+
+	r->defer = on;
+	if (!on) {
+		for (i = 0; i < r->npend; i++)
+			free(r->pend_name[i]);
+		free(r->pend_name);
+		free(r->pend_type);
+		r->pend_name = NULL;
+		r->pend_type = NULL;
+		r->npend = 0;
+	}
+}
+
+size_t dns_pending(const struct dns_resolver *r) { return r->npend; }
+
+static void defer_add(struct dns_resolver *r, const char *name, int type)
+{
+	size_t i;
+
+	for (i = 0; i < r->npend; i++)
+		if (r->pend_type[i] == type && !strcmp(r->pend_name[i], name))
+			return;
+	if (r->npend >= DNS_BATCH_MAX)
+		return;
+	r->pend_name = xreallocarray(r->pend_name, r->npend + 1, sizeof(char *));
+	r->pend_type = xreallocarray(r->pend_type, r->npend + 1, sizeof(int));
+	r->pend_name[r->npend] = xstrdup(name);
+	r->pend_type[r->npend++] = type;
+}
+
+int dns_flush(struct dns_resolver *r, struct mm_err *err)
+{
+	struct dns_batch *b;
+	size_t i;
+	int rc, was = r->defer;
+
+	if (r->npend == 0)
+		return 0;
+	r->defer = 0;
+	b = dns_batch_new(r);
+	for (i = 0; i < r->npend; i++)
+		dns_batch_add(b, r->pend_name[i], r->pend_type[i]);
+	rc = dns_batch_run(b, err);
+	dns_batch_free(b);
+	dns_set_defer(r, 0);
+	r->defer = was;
+	return rc;
+}
+
+void dns_add_stats(struct dns_resolver *r, const struct dns_stats *add)
+{
+	r->stats.queries += add->queries;
+	r->stats.waves += add->waves;
+	r->stats.retries += add->retries;
+	r->stats.tcp += add->tcp;
+	r->stats.cache_hits += add->cache_hits;
 }
 
 void dns_set_timeout(struct dns_resolver *r, int ms)
@@ -1074,6 +1140,16 @@ int dns_batch_run(struct dns_batch *b, struct mm_err *err)
 			}
 			if ((c = cache_find(r, e->cur, e->type))) {
 				r->stats.cache_hits++;
+				continue;
+			}
+			if (r->defer) {
+				defer_add(r, e->cur, e->type);
+				dns_answer_free(&e->ans);
+				e->ans.qname = xstrdup(e->name);
+				e->ans.qtype = e->type;
+				e->ans.deferred = 1;
+				answer_set_error(&e->ans, DNS_ERROR, "%s: deferred", e->cur);
+				e->done = 1;
 				continue;
 			}
 			for (j = 0; j < nq; j++)

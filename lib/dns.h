@@ -93,6 +93,7 @@ struct dns_answer {
 	struct dns_rr *rr;      /* RRs of type qtype owned by canon */
 	size_t nrr;
 	char *error;            /* NULL, or why status is DNS_ERROR/TIMEOUT/... */
+	int deferred;           /* deferred mode: not asked yet (status DNS_ERROR) */
 };
 
 struct dns_resolver;
@@ -149,6 +150,20 @@ int dns_batch_run(struct dns_batch *b, struct mm_err *err);
 size_t dns_batch_count(const struct dns_batch *b);
 const struct dns_answer *dns_batch_answer(const struct dns_batch *b, size_t i);
 void dns_batch_free(struct dns_batch *b);
+
+/*
+ * Deferred mode, for planners that want one round trip per dependency
+ * level: run the whole check logic while deferred (every uncached query
+ * is remembered, not sent, and answered with deferred = 1), then
+ * dns_flush sends everything remembered as one concurrent wave; repeat
+ * until dns_pending is 0, then run the logic once more for real.
+ */
+void dns_set_defer(struct dns_resolver *r, int on);
+size_t dns_pending(const struct dns_resolver *r);
+/* Send the remembered queries; answers land in the cache.  0 or -1. */
+int dns_flush(struct dns_resolver *r, struct mm_err *err);
+/* Add another resolver's counters (e.g. from a child process) to r's. */
+void dns_add_stats(struct dns_resolver *r, const struct dns_stats *add);
 
 /*
  * "192.0.2.1" -> "1.2.0.192.in-addr.arpa", "2001:db8::1" ->

@@ -163,6 +163,11 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *srv, const char *domain,
 	int cnt = 0;
 
 	(void)should_cache;
+	if ((int)type == 99) {
+		/* the SPF RR type is obsolete (RFC 7208 3.1): answer "no data"
+		 * without a round trip, libspf2 then asks for TXT */
+		return SPF_dns_rr_new_init(srv, domain, type, 0, NO_DATA);
+	}
 	switch (dns_query(r, domain, (int)type, &a, &err)) {
 	case DNS_OK: herr = NETDB_SUCCESS; break;
 	case DNS_NXDOMAIN: herr = HOST_NOT_FOUND; break;
@@ -228,7 +233,13 @@ static SPF_dns_server_t *layer_new(struct dns_resolver *r)
 
 struct eval_args {
 	const char *resolver, *client_ip, *helo, *mail_from;
+	struct dns_resolver *r;   /* or NULL: open resolver */
 	int timeout_ms;
+};
+
+struct eval_out {
+	struct spf_verdict v;
+	struct dns_stats st;
 };
 
 static void copy_str(char *dst, size_t sz, const char *s)
@@ -305,8 +316,10 @@ static int override_result(SPF_response_t *resp, SPF_errcode_t e, struct spf_ver
 static void eval_child(void *argp, void *outp, size_t outsz)
 {
 	struct eval_args *a = argp;
-	struct spf_verdict *v = outp;
+	struct eval_out *eo = outp;
+	struct spf_verdict *v = &eo->v;
 	struct dns_resolver *r;
+	struct dns_stats before;
 	struct mm_err err;
 	SPF_dns_server_t *layer;
 	SPF_server_t *srv;
@@ -317,10 +330,14 @@ static void eval_child(void *argp, void *outp, size_t outsz)
 
 	(void)outsz;
 	v->result = SPF_V_TEMPERROR;
-	if (!(r = dns_open(a->resolver, &err))) {
+	if (a->r) {
+		r = a->r;
+		dns_set_defer(r, 0);
+	} else if (!(r = dns_open(a->resolver, &err))) {
 		copy_str(v->explanation, sizeof v->explanation, err.msg);
 		return;
 	}
+	dns_get_stats(r, &before);
 	dns_set_timeout(r, a->timeout_ms / 4);
 	layer = layer_new(r);
 	srv = layer ? SPF_server_new_dns(layer, getenv("MM_SPF_DEBUG") ? 2 : 0) : NULL;
@@ -353,7 +370,14 @@ done:
 		SPF_response_free(resp);
 	SPF_request_free(req);
 	SPF_server_free(srv);
-	dns_close(r);
+	dns_get_stats(r, &eo->st);
+	eo->st.queries -= before.queries;
+	eo->st.waves -= before.waves;
+	eo->st.retries -= before.retries;
+	eo->st.tcp -= before.tcp;
+	eo->st.cache_hits -= before.cache_hits;
+	if (!a->r)
+		dns_close(r);
 }
 
 /* A Received-SPF value of our own, when libspf2 gave none. */
@@ -369,11 +393,12 @@ static void fill_header(struct spf_verdict *out, const char *client_ip,
 	copy_str(out->received_spf, sizeof out->received_spf, tmp);
 }
 
-int spf_eval(const char *resolver, const char *client_ip, const char *helo,
-    const char *mail_from, int timeout_ms, struct spf_verdict *out,
-    struct mm_err *err)
+static int eval_common(struct dns_resolver *r, const char *resolver,
+    const char *client_ip, const char *helo, const char *mail_from,
+    int timeout_ms, struct spf_verdict *out, struct mm_err *err)
 {
 	struct eval_args a;
+	struct eval_out eo;
 	unsigned char ip[16];
 	struct mm_err e2;
 
@@ -390,12 +415,16 @@ int spf_eval(const char *resolver, const char *client_ip, const char *helo,
 		helo = "unknown.invalid";
 	}
 	a.resolver = resolver;
+	a.r = r;
 	a.client_ip = client_ip;
 	a.helo = helo;
 	a.mail_from = mail_from;
 	a.timeout_ms = timeout_ms;
-	if (sandbox_run(eval_child, &a, out, sizeof *out, timeout_ms, err) < 0)
+	if (sandbox_run(eval_child, &a, &eo, sizeof eo, timeout_ms, err) < 0)
 		goto made_up;
+	*out = eo.v;
+	if (r)
+		dns_add_stats(r, &eo.st);
 	out->explanation[sizeof out->explanation - 1] = '\0';
 	out->received_spf[sizeof out->received_spf - 1] = '\0';
 	if ((unsigned)out->result > SPF_V_PERMERROR)
@@ -409,6 +438,20 @@ made_up:
 	copy_str(out->explanation, sizeof out->explanation, err ? err->msg : "SPF check failed");
 	fill_header(out, client_ip, helo, mail_from);
 	return -1;
+}
+
+int spf_eval(const char *resolver, const char *client_ip, const char *helo,
+    const char *mail_from, int timeout_ms, struct spf_verdict *out,
+    struct mm_err *err)
+{
+	return eval_common(NULL, resolver, client_ip, helo, mail_from, timeout_ms, out, err);
+}
+
+int spf_eval_r(struct dns_resolver *r, const char *client_ip, const char *helo,
+    const char *mail_from, int timeout_ms, struct spf_verdict *out,
+    struct mm_err *err)
+{
+	return eval_common(r, NULL, client_ip, helo, mail_from, timeout_ms, out, err);
 }
 
 /* ---------- syntax ---------- */

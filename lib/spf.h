@@ -64,6 +64,12 @@ int spf_eval(const char *resolver, const char *client_ip, const char *helo,
     const char *mail_from, int timeout_ms, struct spf_verdict *out,
     struct mm_err *err);
 
+/* The same with an open resolver: the child inherits its cache (answers
+ * already fetched cost nothing) and its counters are added back to r. */
+int spf_eval_r(struct dns_resolver *r, const char *client_ip, const char *helo,
+    const char *mail_from, int timeout_ms, struct spf_verdict *out,
+    struct mm_err *err);
+
 /* ---- analysis, for mm-dnscheck ---- */
 
 /* One record in the include/redirect tree. */
