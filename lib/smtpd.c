@@ -530,9 +530,9 @@ static enum step do_data(struct smtpd *s, struct smtpd_cmd *c)
 		reply(s, 552, "5.3.4 message larger than the limit of %zu octets", s->conf->max_size);
 	else if (d.flags & SMTPD_DOT_NUL)
 		reply(s, 554, "5.6.0 message contains a NUL byte");
-	else if (d.flags & SMTPD_DOT_BARE_LF)
+	else if ((d.flags & SMTPD_DOT_BARE_LF) && !s->conf->normalise_eol)
 		reply(s, 554, "5.6.0 message contains a bare LF (lines must end in CRLF, RFC 5321 2.3.8)");
-	else if (d.flags & SMTPD_DOT_BARE_CR)
+	else if ((d.flags & SMTPD_DOT_BARE_CR) && !s->conf->normalise_eol)
 		reply(s, 554, "5.6.0 message contains a bare CR (lines must end in CRLF, RFC 5321 2.3.8)");
 	else if (d.flags & SMTPD_DOT_LONGLINE)
 		reply(s, 554, "5.6.0 message has a line longer than 998 octets (RFC 5322 2.1.1)");
