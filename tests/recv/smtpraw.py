@@ -4,7 +4,7 @@
 
 Steps come on stdin as Python literals, one per line: (b"bytes", n) sends
 the bytes and then waits for n final replies (lines "ddd "); ("sleep", s)
-pauses; ("close",) closes our writing side.  Before the first step the
+pauses; ("close",) closes our writing side; ("file", PATH, n) sends a file's bytes.  Before the first step the
 banner is read.  Everything received is printed (decoded latin-1), and
 the exit status is 0 unless the server could not be started.
 """
@@ -80,6 +80,8 @@ for st in steps:
         time.sleep(st[1]); continue
     if st[0] == "close":
         c.close_w(); continue
+    if st[0] == "file":
+        st = (open(st[1], "rb").read(), st[2])
     c.send(st[0])
     want += st[1]
     wait_for(want)
