@@ -728,7 +728,7 @@ enum smtpd_end smtpd_run(struct smtpd *s)
 	io_set_timeout(s->io, s->conf->cmd_timeout * 1000);
 	/* A client that talks before our banner is not waiting for replies:
 	 * a spam engine.  Checked over --greet-delay, and at least once. */
-	if (io_input_ready(s->io, s->conf->greet_delay * 1000) > 0) {
+	if (io_input_ready(s->io, s->conf->greet_delay * 1000) > 0 && !s->conf->trace) {
 		log_info("%s: %s: talked before the banner (pregreet)", s->id, s->peer_ip);
 		drop(s, 554, "5.5.0 you talked before the banner: closing");
 		return SMTPD_END_DROPPED;
@@ -782,7 +782,9 @@ enum smtpd_end smtpd_run(struct smtpd *s)
 		case SMTPD_L_NOEOL:
 			return SMTPD_END_EOF;
 		}
-		if (!s->esmtp && c.verb != SMTPD_V_QUIT && io_pending(s->io) > 0) {
+		if (!s->esmtp && c.verb != SMTPD_V_QUIT && io_pending(s->io) > 0 && s->conf->trace)
+			smtpd_trace(s, "client pipelines without PIPELINING offered: dropped unless --test");
+		else if (!s->esmtp && c.verb != SMTPD_V_QUIT && io_pending(s->io) > 0) {
 			log_info("%s: %s: pipelining without PIPELINING offered", s->id, s->peer_ip);
 			drop(s, 554, "5.5.0 pipelining was not offered: closing");
 			return SMTPD_END_DROPPED;

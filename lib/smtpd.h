@@ -155,7 +155,8 @@ struct smtpd_conf {
 	int greet_delay;       /* seconds; 0: none */
 	int normalise_eol;     /* bare CR/LF in DATA become CRLF instead of 5xx */
 	SSL_CTX *tls;          /* NULL: no STARTTLS */
-	int trace;             /* --test: write decisions to the client */
+	int trace;             /* --test: write decisions to the client; a script on
+	                          stdin may pipeline and talk first */
 };
 
 struct smtpd {
