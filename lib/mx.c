@@ -1,0 +1,255 @@
+/*
+ * mx — see mx.h.  Every path below ROOT is built from components that
+ * passed addr_component_ok / addr_domain_ok and is opened one component
+ * at a time with O_NOFOLLOW (maildir_openat); the strings used in logs and
+ * headers are those same validated, lowercased components.
+ */
+#include "mx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "maildir.h"
+
+struct mx_rcpt {
+	int fd;                                   /* the Maildir folder */
+	char path[ADDR_DOMAIN_MAX + 2 * ADDR_LOCAL_MAX + 4];   /* domain/local[/suffix] */
+};
+
+int mx_init(struct mx *mx, const char *root, struct mm_err *err)
+{
+	memset(mx, 0, sizeof *mx);
+	mx->root = root;
+	mx->suffix_sep = MX_SUFFIX_SEP_DEFAULT;
+	mx->own_sender_check = 1;
+	mx->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mx->rootfd < 0)
+		return err_sys(err, "%s", root);
+	return 0;
+}
+
+void mx_free(struct mx *mx)
+{
+	if (mx->rootfd >= 0)
+		close(mx->rootfd);
+	mx->rootfd = -1;
+}
+
+int mx_is_our_domain(const struct mx *mx, const char *domain)
+{
+	int fd;
+
+	if (addr_domain_ok(domain, NULL) < 0)
+		return 0;
+	fd = maildir_openat(mx->rootfd, domain, NULL);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+static int hook_mail(void *ctx, struct smtpd *s, struct smtpd_reply *r)
+{
+	struct mx *mx = ctx;
+	char a[ADDR_STR_MAX];
+
+	if (s->mail_null) {
+		smtpd_trace(s, "sender: null (bounce)");
+		return 0;
+	}
+	addr_format(&s->mail, a);
+	if (mx->own_sender_check && mx_is_our_domain(mx, s->mail.domain)) {
+		smtpd_trace(s, "sender domain %s is ours: refused (no DKIM verification here)",
+		    s->mail.domain);
+		smtpd_reply_set(r, 550, "5.7.1 <%s>: mail from %s must be submitted, not sent to "
+		    "the MX", a, s->mail.domain);
+		return -1;
+	}
+	smtpd_trace(s, "sender <%s>: accepted", a);
+	return 0;
+}
+
+static int lookup_fail(struct smtpd *s, struct smtpd_reply *r, const char *as,
+    const char *what, const struct mm_err *e)
+{
+	if (e->code == ENOENT || e->code == ELOOP || e->code == ENOTDIR) {
+		if (e->code != ENOENT)
+			log_warn("%s: <%s>: %s is not a plain directory (symlink?): refused", s->id,
+			    as, what);
+		smtpd_trace(s, "no folder %s: no such mailbox", what);
+		smtpd_reply_set(r, 550, "5.1.1 <%s>: no such mailbox", as);
+	} else {
+		log_err("%s: <%s>: cannot open %s: %s", s->id, as, what, e->msg);
+		smtpd_reply_set(r, 451, "4.3.0 <%s>: mailbox temporarily unavailable", as);
+	}
+	return -1;
+}
+
+static int hook_rcpt(void *ctx, struct smtpd *s, struct smtpd_rcpt *rc, struct smtpd_reply *r)
+{
+	struct mx *mx = ctx;
+	char as[ADDR_STR_MAX], base[ADDR_LOCAL_MAX + 1], suffix[ADDR_LOCAL_MAX + 1];
+	struct mm_err e;
+	struct mx_rcpt *mr;
+	int dfd, lfd, sfd = -1, has_suffix;
+
+	addr_format(&rc->addr, as);
+	dfd = maildir_openat(mx->rootfd, rc->addr.domain, &e);
+	if (dfd < 0) {
+		if (e.code == ENOENT || e.code == ELOOP || e.code == ENOTDIR) {
+			smtpd_trace(s, "domain %s: no folder %s/%s: not ours", rc->addr.domain,
+			    mx->root, rc->addr.domain);
+			log_info("%s: %s: <%s>: relaying denied", s->id, s->peer_ip, as);
+			smtpd_reply_set(r, 550, "5.7.1 <%s>: relaying denied (%s is not a domain of "
+			    "this server)", as, rc->addr.domain);
+			return -1;
+		}
+		return lookup_fail(s, r, as, rc->addr.domain, &e);
+	}
+	has_suffix = addr_split_suffix(rc->addr.local, mx->suffix_sep, base, suffix);
+	if (addr_component_ok(base, 1, &e) < 0 || (has_suffix && addr_component_ok(suffix, 1, &e) < 0)) {
+		close(dfd);
+		smtpd_reply_set(r, 553, "5.1.3 <%s>: mailbox name refused: %s", as, e.msg);
+		return -1;
+	}
+	lfd = maildir_openat(dfd, base, &e);
+	if (lfd < 0) {
+		close(dfd);
+		if (e.code == ENOENT && !strcmp(base, "postmaster")) {
+			log_err("%s: <%s>: %s/%s/postmaster/ is missing: create it (postmaster must "
+			    "always be deliverable)", s->id, as, mx->root, rc->addr.domain);
+			smtpd_reply_set(r, 451, "4.3.0 <%s>: postmaster mailbox not set up yet", as);
+			return -1;
+		}
+		return lookup_fail(s, r, as, base, &e);
+	}
+	close(dfd);
+	if (has_suffix) {
+		sfd = maildir_openat(lfd, suffix, &e);
+		close(lfd);
+		if (sfd < 0)
+			return lookup_fail(s, r, as, suffix, &e);
+		lfd = sfd;
+	}
+	mr = xcalloc(1, sizeof *mr);
+	mr->fd = lfd;
+	if (snprintf_ok(mr->path, sizeof mr->path, "%s/%s%s%s", rc->addr.domain, base,
+	    has_suffix ? "/" : "", has_suffix ? suffix : "") < 0)
+		mr->path[0] = '\0';   /* cannot happen: sized for the maxima */
+	rc->data = mr;
+	smtpd_trace(s, "recipient <%s>: maildir %s/%s", as, mx->root, mr->path);
+	log_info("%s: %s: <%s>: accepted for %s", s->id, s->peer_ip, as, mr->path);
+	return 0;
+}
+
+static void hook_reset(void *ctx, struct smtpd *s)
+{
+	for (size_t i = 0; i < s->nrcpt; i++) {
+		struct mx_rcpt *mr = s->rcpt[i].data;
+		if (mr) {
+			close(mr->fd);
+			free(mr);
+			s->rcpt[i].data = NULL;
+		}
+	}
+}
+
+static void rfc5322_date(char *out, size_t cap)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	if (!strftime(out, cap, "%a, %d %b %Y %H:%M:%S %z", &tm))
+		out[0] = '\0';
+}
+
+static int dup_rcpt(struct smtpd *s, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(((struct mx_rcpt *)s->rcpt[j].data)->path,
+		    ((struct mx_rcpt *)s->rcpt[i].data)->path))
+			return 1;
+	return 0;
+}
+
+static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct smtpd_reply *r)
+{
+	struct mx *mx = ctx;
+	struct maildir_tx tx;
+	struct mm_err e;
+	struct buf head;
+	char date[64], sender[ADDR_STR_MAX], as[ADDR_STR_MAX];
+	const char *with;
+	size_t copies = 0;
+
+	if (s->mail_null)
+		sender[0] = '\0';
+	else
+		addr_format(&s->mail, sender);
+	rfc5322_date(date, sizeof date);
+	if (s->params.smtputf8)
+		with = s->tls_done ? "UTF8SMTPS" : "UTF8SMTP";
+	else if (s->esmtp)
+		with = s->tls_done ? "ESMTPS" : "ESMTP";
+	else
+		with = s->tls_done ? "SMTPS" : "SMTP";
+	maildir_tx_init(&tx, mx->hostname);
+	buf_init(&head);
+	for (size_t i = 0; i < s->nrcpt; i++) {
+		struct mx_rcpt *mr = s->rcpt[i].data;
+
+		if (dup_rcpt(s, i))
+			continue;
+		addr_format(&s->rcpt[i].addr, as);
+		buf_reset(&head);
+		buf_printf(&head, "Return-Path: <%s>\nDelivered-To: %s\n", sender, as);
+		buf_printf(&head, "Received: from %s ([%s])\n\tby %s (mm-recv) with %s id %s.%lu\n",
+		    s->helo, s->peer_ip, mx->hostname, with, s->id, s->messages + 1);
+		if (s->tls_done)
+			buf_printf(&head, "\t(version=%s cipher=%s)\n", io_tls_version(s->io),
+			    io_tls_cipher(s->io));
+		buf_printf(&head, "\tfor <%s>; %s\n", as, date);
+		if (maildir_tx_add(&tx, mr->fd, head.data, head.len, msg->data, msg->len, &e) < 0)
+			goto fail;
+		copies++;
+	}
+	if (maildir_tx_commit(&tx, &e) < 0)
+		goto fail;
+	for (size_t i = 0, k = 0; i < s->nrcpt; i++) {
+		struct mx_rcpt *mr = s->rcpt[i].data;
+		if (dup_rcpt(s, i))
+			continue;
+		addr_format(&s->rcpt[i].addr, as);
+		log_info("%s: %s: delivered <%s> to %s/new/%s (%zu octets)", s->id, s->peer_ip, as,
+		    mr->path, tx.v[k].name, msg->len);
+		smtpd_trace(s, "delivered: %s/%s/new/%s", mx->root, mr->path, tx.v[k].name);
+		k++;
+	}
+	maildir_tx_free(&tx);
+	buf_free(&head);
+	smtpd_reply_set(r, 250, "2.0.0 delivered to %zu mailbox%s (id %s.%lu)", copies,
+	    copies == 1 ? "" : "es", s->id, s->messages + 1);
+	return 0;
+fail:
+	log_err("%s: %s: delivery failed, nothing delivered: %s", s->id, s->peer_ip, e.msg);
+	maildir_tx_abort(&tx);
+	buf_free(&head);
+	if (e.code == ENOSPC || e.code == EDQUOT)
+		smtpd_reply_set(r, 452, "4.3.1 insufficient storage: try again later");
+	else
+		smtpd_reply_set(r, 451, "4.3.0 local error while storing the message: try again later");
+	return -1;
+}
+
+const struct smtpd_hooks mx_hooks = {
+	.mail = hook_mail,
+	.rcpt = hook_rcpt,
+	.data = hook_data,
+	.reset = hook_reset,
+};

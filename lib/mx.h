@@ -1,0 +1,45 @@
+/*
+ * mx — mm-recv's MX-mode policy: which recipients exist (the file system
+ * says: ROOT/domain/local[/suffix]/), and delivery of an accepted message
+ * into every recipient's Maildir with Return-Path:, Delivered-To: and
+ * Received: prepended.  It plugs into lib/smtpd as its hooks, so the
+ * protocol engine knows nothing about mailboxes.
+ *
+ * postmaster@domain (RFC 5321 4.5.1) is always a valid recipient of a
+ * domain we serve; it is delivered to ROOT/domain/postmaster/, which the
+ * administrator creates.  If that folder is missing the RCPT gets a 451
+ * (the sender retries, nothing is lost) and an error is logged, rather
+ * than mail for postmaster silently going somewhere unexpected.
+ *
+ * Anti-forgery: an envelope sender in one of our own domains (a directory
+ * under ROOT) is refused at MAIL FROM with 550 5.7.1, because this build
+ * cannot yet verify DKIM signatures (lib/dkimverify is future work): the
+ * strict choice, which loses no legitimate mail from outside and lets no
+ * forged mail from inside.
+ */
+#ifndef MM_MX_H
+#define MM_MX_H
+
+#include "smtpd.h"
+
+#define MX_SUFFIX_SEP_DEFAULT "+/"
+#define MX_HEAD_MAX 4096
+
+struct mx {
+	const char *root;         /* for messages */
+	int rootfd;
+	const char *suffix_sep;
+	const char *hostname;
+	int own_sender_check;     /* refuse MAIL FROM of our own domains */
+};
+
+/* Open ROOT (a directory; symlink allowed only for ROOT itself). */
+int mx_init(struct mx *mx, const char *root, struct mm_err *err);
+void mx_free(struct mx *mx);
+
+/* 1 if domain is one of ours (ROOT/domain is a directory). */
+int mx_is_our_domain(const struct mx *mx, const char *domain);
+
+extern const struct smtpd_hooks mx_hooks;
+
+#endif

@@ -1,0 +1,106 @@
+#!/bin/sh
+# mm-recv: every limit refuses with the right code and memory stays
+# bounded whatever the client sends.
+. "$(dirname "$0")/lib.sh"
+. "$MM_TOP/tests/recv/setup.sh"
+
+E='(b"EHLO c.example.net\r\n", 1)'
+# command lines: 512 octets with CRLF pass, 513 refused
+l510=$($PY -c 'print("NOOP " + "x" * 505, end="")')
+l511=$($PY -c 'print("NOOP " + "x" * 506, end="")')
+out=$(printf '%s\n' "$E" "(b\"$l510\r\n\", 1)" "(b\"$l511\r\n\", 1)" '(b"QUIT\r\n", 1)' | raw)
+like "$(printf '%s\n' "$out" | sed -n '/^250 HELP/{n;p}')" '^250 2.0.0 OK' "512-octet command line accepted"
+like "$out" '500 5.5.2 command line longer than 512 octets' "513-octet command line: 500 5.5.2"
+like "$out" '221 2.0.0' "session goes on after it"
+
+# a 1 MiB line without CRLF, then more: refused, memory bounded
+$PY - "$T/big" <<'PY'
+import sys
+open(sys.argv[1], "wb").write(b"A" * (1 << 20) + b"\r\nQUIT\r\n")
+PY
+printf '%s\n("file", "%s", 2)\n' "$E" "$T/big" >"$T/steps"
+out=$(SMTPRAW_TIMEOUT=20 raw <"$T/steps")
+like "$out" '500 5.5.2 command line longer than 512 octets' "1 MiB line: 500"
+like "$out" '221 2.0.0' "and the session survives"
+$PY - "$T/big2" <<'PY'
+import sys
+open(sys.argv[1], "wb").write(b"A" * (8 << 20))
+PY
+rss=$($PY - "$T/big2" $RECV <<'PY'
+import subprocess, sys, resource, time
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(0.3)
+try:
+    p.stdin.write(open(sys.argv[1], "rb").read()); p.stdin.close()
+except BrokenPipeError:
+    pass
+p.wait()
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+PY
+)
+ok "8 MiB without a line end: peak RSS ${rss} KiB stays under 16 MiB" [ "$rss" -lt 16384 ]
+
+# header continuation lines by the hundred thousand: bounded by --max-size
+$PY - "$T/cont" <<'PY'
+import sys
+body = b"Subject: x\r\n" + b" y\r\n" * 200000 + b"\r\nbody\r\n.\r\n"
+open(sys.argv[1], "wb").write(body)
+PY
+printf '%s\n(b"MAIL FROM:<a@other.net>\\r\\nRCPT TO:<me@example.org>\\r\\n", 2)\n(b"DATA\\r\\n", 1)\n("file", "%s", 1)\n' "$E" "$T/cont" >"$T/steps"
+out=$(raw --max-size 256k <"$T/steps")
+like "$out" '552 5.3.4 message larger than the limit of 262144 octets' "200,000 continuation lines over --max-size: 552"
+out=$(raw <"$T/steps")
+like "$out" '250 2.0.0 delivered' "200,000 continuation lines within the limit: delivered"
+rm -f "$ROOT"/example.org/me/new/*
+
+# recipients: 452 past the limit
+$PY - "$T/rcpts" <<'PY'
+import sys
+r = b"RCPT TO:<me@example.org>\r\n" * 150
+open(sys.argv[1], "w").write('(b"EHLO c.example.net\\r\\n", 1)\n(b"MAIL FROM:<a@other.net>\\r\\n", 1)\n(%r, 150)\n(b"QUIT\\r\\n", 1)\n' % r)
+PY
+out=$(raw --max-errors 1000 <"$T/rcpts")
+is "$(printf '%s\n' "$out" | grep -c '^452 4.5.3 too many recipients')" 50 "recipient 101..150: 452 4.5.3"
+is "$(printf '%s\n' "$out" | grep -c '^250 2.1.5')" 100 "the first 100 accepted"
+
+# SIZE
+out=$(printf '%s\n' "$E" '(b"MAIL FROM:<a@other.net> SIZE=99999999999999999999\r\n", 1)' '(b"MAIL FROM:<a@other.net> SIZE=-1\r\n", 1)' \
+	'(b"MAIL FROM:<a@other.net> SIZE=52428801\r\n", 1)' '(b"MAIL FROM:<a@other.net> SIZE=52428800 BODY=8BITMIME\r\n", 1)' '(b"QUIT\r\n", 1)' | raw)
+like "$out" '552 5.3.4 message size exceeds the limit' "SIZE=99999999999999999999: 552"
+like "$out" '501 5.5.4 SIZE must be a decimal number' "SIZE=-1: 501"
+is "$(printf '%s\n' "$out" | grep -c '^552 5.3.4')" 2 "SIZE one over the limit: 552"
+like "$out" '250 2.1.0 <a@other.net>: sender ok' "SIZE at the limit: 250"
+# the limit is exact: a message of N octets passes --max-size N, N+1 does not
+m=$($PY -c 'print("Subject: x\\r\\n\\r\\n" + "y" * 84 + "\\r\\n", end="")')   # 100 octets
+printf '%s\n(b"MAIL FROM:<a@other.net>\\r\\nRCPT TO:<me@example.org>\\r\\n", 2)\n(b"DATA\\r\\n", 1)\n(b"%s.\\r\\n", 1)\n' "$E" "$m" >"$T/steps"
+like "$(raw --max-size 100 <"$T/steps")" '250 2.0.0 delivered' "message of exactly --max-size octets: delivered"
+like "$(raw --max-size 99 <"$T/steps")" '552 5.3.4 message larger than the limit of 99 octets' "one octet over: 552"
+
+# text lines: 998 octets pass, 999 refused
+l998=$($PY -c 'print("x" * 998, end="")')
+printf '%s\n(b"MAIL FROM:<a@other.net>\\r\\nRCPT TO:<me@example.org>\\r\\n", 2)\n(b"DATA\\r\\n", 1)\n(b"Subject: l\\r\\n\\r\\n%s\\r\\n.\\r\\n", 1)\n(b"MAIL FROM:<a@other.net>\\r\\nRCPT TO:<me@example.org>\\r\\n", 2)\n(b"DATA\\r\\n", 1)\n(b"Subject: l\\r\\n\\r\\nx%s\\r\\n.\\r\\n", 1)\n' "$E" "$l998" "$l998" >"$T/steps"
+out=$(raw <"$T/steps")
+like "$out" '250 2.0.0 delivered' "998-octet text line: delivered"
+like "$out" '554 5.6.0 message has a line longer than 998 octets' "999-octet text line: 554 5.6.0"
+
+# errors before disconnect
+out=$(printf '%s\n' "$E" '(b"FOO\r\nFOO\r\nFOO\r\n", 3)' '(b"NOOP\r\n", 1)' | raw --max-errors 3)
+like "$out" '421 4.7.0 too many errors: closing' "--max-errors 3: 421 after the third"
+unlike "$out" '250 2.0.0 OK' "nothing more is served"
+
+# a client that stops sending: timeout, clean close
+out=$($PY - $RECV --timeout 1 <<'PY'
+import subprocess, sys, time
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+p.stdout.readline()
+t = time.time()
+p.stdin.write(b"EHLO c.example.net\r\n"); p.stdin.flush()
+out = p.stdout.read()          # until mm-recv closes; our side stays open
+print(out.decode(), "took=%d" % round(time.time() - t))
+p.stdin.close(); p.wait()
+PY
+)
+took=${out##*took=}
+like "$out" '421 4.4.2 timeout: closing' "--timeout 1: 421 4.4.2"
+ok "closed after about a second, not when the client gave up (${took}s)" [ "$took" -le 4 ]
+done_testing

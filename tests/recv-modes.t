@@ -1,0 +1,107 @@
+#!/bin/sh
+# mm-recv: every way of being started (pipe, inetd socket on fd 0,
+# tcpserver's TCPREMOTEIP, systemd LISTEN_FDS, --listen), connection
+# limits, --test, and the refusal to run as root.
+. "$(dirname "$0")/lib.sh"
+. "$MM_TOP/tests/recv/setup.sh"
+
+rcvd() { cat "$ROOT"/example.org/me/new/* 2>/dev/null; rm -f "$ROOT"/example.org/me/new/*; }
+
+# a plain pipe: peer "local"
+swaks --pipe "$RECV" --from a@other.net --to me@example.org >/dev/null 2>&1
+like "$(rcvd)" 'Received: from [^ ]+ \(\[local\]\)' "pipe: peer is local"
+# tcpserver
+swaks --pipe "env TCPREMOTEIP=192.0.2.7 $RECV" --from a@other.net --to me@example.org >/dev/null 2>&1
+like "$(rcvd)" 'Received: from [^ ]+ \(\[192\.0\.2\.7\]\)' "tcpserver: TCPREMOTEIP is the peer"
+swaks --pipe "env TCPREMOTEIP=1.2.3.4x $RECV" --from a@other.net --to me@example.org >/dev/null 2>&1
+like "$(rcvd)" '\(\[local\]\)' "a TCPREMOTEIP that is not an address is ignored"
+# inetd / systemd Accept=yes: the TCP socket is fd 0 and 1
+PORT=$(free_port)
+$PY - "$PORT" $RECV >"$T/inetd.out" 2>&1 <<'PY' &
+import socket, subprocess, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+for i in range(2):   # wait_port's probe, then the real client
+    c, _ = s.accept()
+    subprocess.run(sys.argv[2:], stdin=c.fileno(), stdout=c.fileno())
+    c.close()
+PY
+bg_pid $!
+wait_port "$PORT" || bail "inetd stand-in did not listen"
+out=$(swaks --server 127.0.0.1:"$PORT" --from a@other.net --to me@example.org 2>&1)
+like "$out" '250 2.0.0 delivered' "inetd-style socket on fd 0/1: delivered"
+like "$(rcvd)" 'Received: from [^ ]+ \(\[127\.0\.0\.1\]\)' "inetd: the socket's peer address"
+
+# --listen: own accept loop, per-address limit
+PORT=$(free_port)
+$RECV --listen 127.0.0.1:"$PORT" --max-per-ip 1 2>"$T/listen.err" &
+LPID=$!
+bg_pid $LPID
+wait_port "$PORT" || bail "mm-recv --listen did not listen"
+out=$(swaks --server 127.0.0.1:"$PORT" --from a@other.net --to me@example.org 2>&1)
+like "$out" '250 2.0.0 delivered' "--listen: delivered"
+out=$($PY - "$PORT" <<'PY'
+import socket, sys, time
+a = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print(a.recv(200).decode().strip())
+b = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print(b.recv(200).decode().strip())
+a.sendall(b"QUIT\r\n"); print(a.recv(200).decode().strip())
+PY
+)
+like "$out" '421 4.7.0 too many connections from your address' "--max-per-ip 1: second connection 421"
+like "$out" '221 2.0.0' "the first one is served"
+kill "$LPID"; wait "$LPID" 2>/dev/null
+
+# systemd Accept=no: a listening socket at fd 3, LISTEN_PID/LISTEN_FDS
+PORT=$(free_port)
+$PY - "$PORT" $RECV <<'PY' 2>"$T/sd.err" &
+import os, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.environ["LISTEN_FDS"] = "1"
+os.execvp(sys.argv[2], sys.argv[2:])
+PY
+SPID=$!
+bg_pid $SPID
+wait_port "$PORT" || bail "LISTEN_FDS stand-in did not listen"
+out=$(swaks --server 127.0.0.1:"$PORT" --from a@other.net --to me@example.org 2>&1)
+like "$out" '250 2.0.0 delivered' "systemd socket activation (LISTEN_FDS): delivered"
+out=$(swaks --server 127.0.0.1:"$PORT" --from a@other.net --to me@example.org 2>&1)
+like "$out" '250 2.0.0 delivered' "and again: the loop keeps accepting"
+kill "$SPID"; wait "$SPID" 2>/dev/null
+
+# --test: decisions beside the replies
+out=$(printf 'EHLO c.example.net\r\nMAIL FROM:<a@other.net>\r\nRCPT TO:<Me+Sub@example.org>\r\nRCPT TO:<x@nowhere.net>\r\nQUIT\r\n' |
+	{ sleep 0.3; cat; } | mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --test 198.51.100.9 --log none)
+like "$out" "Hello \[198\.51\.100\.9\]" "--test: the given client address"
+like "$out" ">>> recipient <me\+sub@example.org>: maildir $ROOT/example.org/me/sub" "--test: the Maildir path chosen"
+like "$out" ">>> domain nowhere.net: no folder" "--test: why a domain is not ours"
+
+# privilege
+if [ "$(id -u)" = 0 ]; then
+	out=$(mm-recv --root "$ROOT" </dev/null 2>&1); rc=$?
+	is "$rc" 64 "started as root without --user: refuses (exit 64)"
+	like "$out" 'refusing to run as root' "and says why"
+	out=$(mm-recv --root "$ROOT" --user root </dev/null 2>&1)
+	like "$out" 'is root; use an unprivileged account' "--user root refused"
+	out=$(printf 'QUIT\r\n' | { sleep 0.3; cat; } | mm-recv --root "$ROOT" --user nobody --log stderr 2>&1)
+	like "$out" '221 2.0.0' "--user nobody: serves"
+	PORT=$(free_port)
+	$RECV --listen 127.0.0.1:"$PORT" 2>/dev/null &
+	LPID=$!; bg_pid $LPID
+	wait_port "$PORT"
+	is "$(ps -o user= -p $LPID | tr -d ' ')" nobody "--listen binds, then runs as nobody"
+	kill $LPID; wait $LPID 2>/dev/null
+else
+	out=$(mm-recv --root "$ROOT" --user root </dev/null 2>&1)
+	like "$out" 'is root; use an unprivileged account' "--user root refused"
+fi
+out=$(mm-recv --nonsense 2>&1); rc=$?
+is "$rc" 64 "unknown option: exit 64"
+like "$(mm-recv --version)" '^mm-recv [0-9]' "--version"
+like "$(mm-recv --help)" '--listen ADDR:PORT' "--help"
+done_testing
