@@ -70,6 +70,8 @@ struct ctx {
 
 /* ---------- findings ---------- */
 
+static char *clean(const char *s, size_t n);
+
 static void add(struct ctx *c, const char *check, const char *subject, enum fst st,
     char *fix /* taken */, const char *fmt, ...) MM_PRINTF(6, 7);
 static void add(struct ctx *c, const char *check, const char *subject, enum fst st,
@@ -89,7 +91,8 @@ static void add(struct ctx *c, const char *check, const char *subject, enum fst 
 	c->f = xreallocarray(c->f, c->nf + 1, sizeof *c->f);
 	c->f[c->nf].check = check;
 	c->f[c->nf].subject = xstrdup(subject);
-	c->f[c->nf].msg = buf_steal(&b);
+	c->f[c->nf].msg = clean(b.data ? b.data : "", b.len);
+	buf_free(&b);
 	c->f[c->nf].fix = fix;
 	c->f[c->nf].st = st;
 	c->nf++;
@@ -109,7 +112,7 @@ static char *clean(const char *s, size_t n)
 			buf_putc(&b, (char)ch);
 		else
 			buf_printf(&b, "\\%03u", ch);
-		if (b.len > 600) {
+		if (b.len > 2000) {
 			buf_puts(&b, "...");
 			break;
 		}
@@ -475,7 +478,13 @@ static void check_spf(struct ctx *c, const char *d, const struct addrs *as)
 		bad = 1;
 	}
 	if (a.loop) {
-		add(c, "spf", d, F_FAIL, fix_txt(owner, sugg), "include/redirect loop (permerror):\n%s", a.tree);
+		char *t = xstrdup(a.tree), *p;
+
+		for (p = t; *p; p++)
+			if (*p == '\n')
+				*p = p[1] ? ';' : '\0';
+		add(c, "spf", d, F_FAIL, fix_txt(owner, sugg), "include/redirect loop (permerror): %s", t);
+		free(t);
 		bad = 1;
 	}
 	if (a.too_deep) {
@@ -809,6 +818,10 @@ static void check_tagrec(struct ctx *c, const char *check, const char *name, con
 
 	if (unusable(c, a, check, name))
 		return;
+	if (a->status == DNS_SERVFAIL || a->status == DNS_ERROR) {
+		add(c, check, name, F_WARN, NULL, "TXT lookup fails: %s", why(a));
+		return;
+	}
 	for (i = 0; i < a->nrr; i++)
 		if (a->rr[i].txt && !strncmp(a->rr[i].txt, version, strlen(version))) {
 			n++;
