@@ -382,7 +382,7 @@ static void check_ptr(struct ctx *c, const char *d, const char *ip, const char *
 	if (unusable(c, p, "ptr", ip))
 		return;
 	if (p->status != DNS_OK) {
-		add(c, "ptr", ip, F_FAIL, fix_line("%s. IN PTR %s.", rev, host[0] ? host : "mail.example.com"),
+		add(c, "ptr", ip, F_FAIL, host[0] ? fix_line("%s. IN PTR %s.", rev, host) : fix_line("%s. IN PTR mail.%s.", rev, d),
 		    "no PTR record (%s): receivers distrust mail from unnamed hosts; ask your provider to set it",
 		    p->status == DNS_NXDOMAIN || p->status == DNS_NODATA ? "none published" : why(p));
 		return;
@@ -411,7 +411,6 @@ static void check_ptr(struct ctx *c, const char *d, const char *ip, const char *
 		add(c, "ptr", ip, F_FAIL, fix_line("%s. IN %s %s", p->rr[0].name, v6 ? "AAAA" : "A", ip),
 		    "PTR %s does not resolve back to %s", names.data, ip);
 	buf_free(&names);
-	(void)d;
 }
 
 /* ---------- SPF ---------- */
