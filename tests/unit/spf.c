@@ -32,7 +32,22 @@ static void free_list(char **v, size_t n)
 	free(v);
 }
 
-int main(void)
+/* With arguments, a helper for tests/spfeval.t: "eval IP HELO FROM"
+ * evaluates through $MM_RESOLVER and prints result, rc, header. */
+static int helper(int argc, char **argv)
+{
+	struct spf_verdict v;
+	struct mm_err err = { 0 };
+	int rc;
+
+	if (argc != 5 || strcmp(argv[1], "eval"))
+		return 64;
+	rc = spf_eval(NULL, argv[2], argv[3], argv[4], 5000, &v, &err);
+	printf("%s %d\n%s\n%s\n", spf_vresult_str(v.result), rc, v.received_spf, v.explanation);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	char **t = NULL, **via = NULL, srv[64];
 	size_t n = 0;
@@ -41,6 +56,8 @@ int main(void)
 	int fd, port, rc;
 	int64_t t0, dt;
 
+	if (argc > 1)
+		return helper(argc, argv);
 	is_int(spf_count_terms("v=spf1 a mx include:_spf.example.test redirect=other.test ip4:192.0.2.1 -all",
 	    &t, &via, &n), 4, "a, mx, include, redirect count; ip4 and all do not");
 	is_int(n, 2, "two targets");
