@@ -103,6 +103,21 @@ int main(int argc, char **argv)
 	/* null sender: the HELO identity is checked */
 	rc = spf_eval(srv, "192.0.2.1", "helo.example.test", "", 500, &v, &err);
 	is_int(v.result, SPF_V_TEMPERROR, "null sender evaluated (temperror here, no crash)");
+
+	/* the child crashing (libspf2 calls abort()) or hanging: temperror */
+	setenv("MM_SPF_TEST_ABORT", "1", 1);
+	rc = spf_eval(srv, "192.0.2.1", "helo.example.test", "a@example.test", 2000, &v, &err);
+	ok(rc < 0 && v.result == SPF_V_TEMPERROR, "child abort(): temperror, -1");
+	ok(strstr(v.explanation, "crashed (signal 6)") != NULL, "...saying so: %s", v.explanation);
+	unsetenv("MM_SPF_TEST_ABORT");
+	setenv("MM_SPF_TEST_HANG", "1", 1);
+	t0 = now_ms();
+	rc = spf_eval(srv, "192.0.2.1", "helo.example.test", "a@example.test", 500, &v, &err);
+	dt = now_ms() - t0;
+	ok(rc < 0 && v.result == SPF_V_TEMPERROR, "child hangs: temperror, -1");
+	ok(dt >= 450 && dt < 1500, "killed at the deadline (%lld ms)", (long long)dt);
+	ok(strstr(v.received_spf, "temperror") == v.received_spf, "...with a header: %s", v.received_spf);
+	unsetenv("MM_SPF_TEST_HANG");
 	close(fd);
 	return done_testing();
 }
