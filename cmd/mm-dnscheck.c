@@ -429,6 +429,36 @@ static char *spf_suggest(const char *d, const struct list *ips)
 	return buf_steal(&b);
 }
 
+/* The published record with "ip4:IP"/"ip6:IP" added before its "all" term
+ * (or at the end); a record that already names it is returned as it is. */
+static char *spf_with_ip(const char *rec, const char *ip)
+{
+	const char *mech = strchr(ip, ':') ? "ip6" : "ip4";
+	char *term = xasprintf("%s:%s", mech, ip), *out;
+	const char *p = rec, *all = NULL;
+	size_t tl = strlen(term);
+
+	if (strstr(rec, term)) {
+		free(term);
+		return xstrdup(rec);
+	}
+	while ((p = strstr(p, "all"))) {
+		if ((p == rec || p[-1] == ' ' || (strchr("+-~?", p[-1]) && (p - 1 == rec || p[-2] == ' '))) &&
+		    (p[3] == '\0' || p[3] == ' ')) {
+			all = p > rec && strchr("+-~?", p[-1]) ? p - 1 : p;
+			break;
+		}
+		p += 3;
+	}
+	if (all)
+		out = xasprintf("%.*s%s %s", (int)(all - rec), rec, term, all);
+	else
+		out = xasprintf("%s %s", rec, term);
+	(void)tl;
+	free(term);
+	return out;
+}
+
 static void check_spf(struct ctx *c, const char *d, const struct addrs *as)
 {
 	struct spf_analysis a;
@@ -437,6 +467,7 @@ static void check_spf(struct ctx *c, const char *d, const struct addrs *as)
 	const struct dns_answer *txt = q(c, d, ns_t_txt);
 	int bad = 0;
 	size_t i;
+	char *root_rec = NULL;
 
 	if (unusable(c, txt, "spf", d))
 		goto out;
@@ -517,27 +548,44 @@ static void check_spf(struct ctx *c, const char *d, const struct addrs *as)
 		    a.lookups == 1 ? "" : "s", a.voids, rec);
 		free(rec);
 	}
+	root_rec = a.nrecords == 1 && a.root->record && !a.root->syntax_error ? xstrdup(a.root->record) : NULL;
 	spf_analysis_free(&a);
 
-	/* Is each address allowed to send? */
-	for (i = 0; i < as->n; i++) {
-		struct spf_verdict v;
+	/* Is each address allowed to send?  Evaluate all first, so the fix
+	 * for the failures is one record that admits them all. */
+	{
+		struct spf_verdict *vs = xcalloc(as->n ? as->n : 1, sizeof *vs);
 		char *from = xasprintf("postmaster@%s", d);
-		const char *helo = as->host[i][0] ? as->host[i] : d;
-		char *subj = xasprintf("%s %s", d, as->ip[i]);
-		int is_mx = as->host[i][0] != '\0';
 
-		spf_eval_r(c->r, as->ip[i], helo, from, SPF_EVAL_MS, &v, &err);
-		if (v.result == SPF_V_PASS)
-			add(c, "spf", subj, F_PASS, NULL, "%s %s may send for %s (SPF pass)", is_mx ? "MX address" : "address", as->ip[i], d);
-		else
-			add(c, "spf", subj, is_mx ? F_WARN : F_FAIL, is_mx ? NULL : fix_txt(owner, sugg),
-			    "%s %s is not permitted to send for %s: SPF %s (%s)", is_mx ? "MX address" : "address",
-			    as->ip[i], d, spf_vresult_str(v.result), v.explanation);
+		for (i = 0; i < as->n; i++) {
+			spf_eval_r(c->r, as->ip[i], as->host[i][0] ? as->host[i] : d, from, SPF_EVAL_MS, &vs[i], &err);
+			if (vs[i].result != SPF_V_PASS && !as->host[i][0] && root_rec) {
+				char *fixed = spf_with_ip(root_rec, as->ip[i]);
+
+				free(root_rec);
+				root_rec = fixed;
+				free(sugg);
+				sugg = xstrdup(fixed);
+			}
+		}
+		for (i = 0; i < as->n; i++) {
+			char *subj = xasprintf("%s %s", d, as->ip[i]);
+			int is_mx = as->host[i][0] != '\0';
+
+			if (vs[i].result == SPF_V_PASS)
+				add(c, "spf", subj, F_PASS, NULL, "%s %s may send for %s (SPF pass)",
+				    is_mx ? "MX address" : "address", as->ip[i], d);
+			else
+				add(c, "spf", subj, is_mx ? F_WARN : F_FAIL, is_mx ? NULL : fix_txt(owner, sugg),
+				    "%s %s is not permitted to send for %s: SPF %s (%s)", is_mx ? "MX address" : "address",
+				    as->ip[i], d, spf_vresult_str(vs[i].result), vs[i].explanation);
+			free(subj);
+		}
 		free(from);
-		free(subj);
+		free(vs);
 	}
 out:
+	free(root_rec);
 	free(sugg);
 	free(owner);
 }
