@@ -584,6 +584,9 @@ struct dns_resolver *dns_open(const char *server, struct mm_err *err)
 		/* res_ninit still leaves usable defaults; only the options matter */
 	}
 	r->res.options |= RES_RECURSE;
+	/* no EDNS even if resolv.conf asks for it: answers are then bounded
+	 * to 512 octets and a bigger one comes back truncated, over TCP */
+	r->res.options &= ~(unsigned long)(RES_USE_EDNS0 | RES_USE_DNSSEC);
 	return r;
 }
 
