@@ -769,9 +769,11 @@ static void parse_args(int argc, char **argv)
 	}
 }
 
+/* file scope: still reachable (not a leak) when a mode returns early */
+static struct argvec av;
+
 int main(int argc, char **argv)
 {
-	struct argvec av;
 	struct mm_err err = { 0 };
 	struct buf in, crlf, built, final, sigs;
 	struct msg m;
