@@ -297,7 +297,7 @@ static void set_all(struct smtpc_rcpt *r, size_t n, enum smtpc_status st, const 
 }
 
 /* Talk SMTP on an open connection: hello, TLS as required, auth, send. */
-static enum smtpc_status session(struct smtpc *c, int tls_mode, SSL_CTX *ctx,
+enum smtpc_status send_session(struct smtpc *c, int tls_mode, SSL_CTX *ctx,
     const char *from, struct smtpc_rcpt *r, size_t n, const char *msg, size_t len,
     struct mm_err *err)
 {
@@ -357,7 +357,7 @@ static enum smtpc_status via_deliver(const char *from, struct smtpc_rcpt *r, siz
 	}
 	smtpc_init(&c, rfd, wfd, av.v[0], (int)(o.timeout * 1000));
 	argvec_free(&av);
-	s = session(&c, 0, NULL, from, r, n, msg, len, err);
+	s = send_session(&c, 0, NULL, from, r, n, msg, len, err);
 	smtpc_close(&c);
 	close(rfd);
 	close(wfd);
@@ -404,7 +404,7 @@ static enum smtpc_status relay_deliver(const char *from, struct smtpc_rcpt *r, s
 		return SMTPC_TEMP;
 	}
 	smtpc_init(&c, fd, fd, host, (int)(o.timeout * 1000));
-	s = session(&c, o.smtps ? 3 : 1, ctx, from, r, n, msg, len, err);
+	s = send_session(&c, o.smtps ? 3 : 1, ctx, from, r, n, msg, len, err);
 	smtpc_close(&c);
 	close(fd);
 	SSL_CTX_free(ctx);
@@ -429,10 +429,7 @@ static void deliver(const char *from, struct smtpc_rcpt *r, size_t n, const char
 	else {
 		struct send_mx_opts mo = {
 			.port = o.mx_port ? o.mx_port : "25",
-			.helo = helo_name(),
 			.timeout_ms = (int)(o.timeout * 1000),
-			.verbose = o.verbose,
-			.tls_ca = o.tls_ca,
 		};
 		send_mx_deliver(&mo, from, r, n, msg, len);
 		return;
