@@ -34,11 +34,11 @@ while True:
         ext.append("250 SIZE 100000000")
         wout.write(("\r\n".join(ext) + "\r\n").encode()); wout.flush()
     elif up.startswith("MAIL FROM:"):
-        mail, rcpts = cmd[10:], []
+        mail, rcpts = cmd[10:].split(" ")[0], []
         say("250 ok")
     elif up.startswith("RCPT TO:"):
         if rcpt_code == "250":
-            rcpts.append(cmd[8:])
+            rcpts.append(cmd[8:].split(" ")[0])
         say(rcpt_code + (" ok" if rcpt_code == "250" else " rcpt refused"))
     elif up == "DATA":
         if not rcpts:

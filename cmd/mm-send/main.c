@@ -876,7 +876,16 @@ int main(int argc, char **argv)
 	const struct msg_field *ff = msg_find(&m, "from");
 	if (o.from) {
 		struct addr a;
-		addr_arg("-f", o.from, &a);
+		char *full = NULL;
+		/* sendmail qualifies a bare login ("-f root", as cron passes it) */
+		if (o.from[0] != '-' && !strchr(o.from, '@') && is_atext_word(o.from)) {
+			const char *dom = default_domain();
+			if (!dom)
+				mm_die(EX_USAGE, "-f %s: no domain to qualify it with (set --domain)", o.from);
+			full = xasprintf("%s@%s", o.from, dom);
+		}
+		addr_arg("-f", full ? full : o.from, &a);
+		free(full);
 		addr_format(&a, fromaddr);
 	}
 	if (ff) {
