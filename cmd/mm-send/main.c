@@ -118,8 +118,10 @@ static int parse_rcpts(const char *value, const char *dom, char ***v, size_t *n,
 	if (addr_list_parse(value, strlen(value), &l, err) == 0) {
 		for (size_t i = 0; i < l.n; i++) {
 			addr_format(&l.v[i], s);
-			if (s[0] == '-')
+			if (s[0] == '-') {
+				addr_list_free(&l);
 				return err_set(err, "%s: an address may not start with '-'", s);
+			}
 			rcpt_add(v, n, s);
 		}
 		addr_list_free(&l);
