@@ -93,6 +93,12 @@ send "lone dot" a@example.org
 ok "text after a lone dot is dropped" sh -c "! grep -q after '$M'"
 verify "lone dot" 2
 
+# no line end after the last line: completed before signing
+printf 'From: me@example.test\nTo: a@example.org\nSubject: eol\n\nno newline at the end' >"$T/in"
+send "no final newline" a@example.org
+verify "no final newline" 2
+ok "last line ends in CRLF" sh -c "tail -c 2 '$M' | od -c | grep -q '\\\\r  *\\\\n'"
+
 # no key: EX_NOPERM naming the path; --no-sign sends unsigned
 printf 'From: nokey@example.test\nTo: a@example.org\n\nx\n' |
 	mm-send --keys "$K" --via "$VIA" a@example.org 2>"$T/err"

@@ -869,6 +869,9 @@ int main(int argc, char **argv)
 	buf_free(&in);
 	if (!crlf.data)
 		buf_puts(&crlf, "");
+	/* SMTP ends the data with CRLF: add it now, so it is signed too */
+	if (crlf.len && crlf.data[crlf.len - 1] != '\n')
+		buf_puts(&crlf, "\r\n");
 	if (msg_parse(&m, crlf.data, crlf.len, MSG_LENIENT, &err) < 0)
 		mm_die(EX_DATAERR, "message header: %s", err.msg);
 	if (msg_count(&m, "from") > 1)
