@@ -1,0 +1,1076 @@
+/*
+ * mm-send — a sendmail that signs every message on the user's own machine.
+ *
+ * Flow: read the message, complete its header (From, Date, Message-ID),
+ * take recipients (arguments or -t), drop Bcc, make every line end CRLF,
+ * sign (lib/dkimsign, keys named by lib/keys), then hand it to one
+ * transport (--via CMD, --relay HOST, --mx).  A temporary failure queues
+ * the signed message (lib/queue) and exits 0; -q retries the queue.
+ * Nothing from the message or an address ever reaches a command line:
+ * --via's command comes only from options or config files and is run with
+ * execvp, and an address starting with '-' is refused outright.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "dkimsign.h"
+#include "exitcode.h"
+#include "keys.h"
+#include "log.h"
+#include "msg.h"
+#include "queue.h"
+#include "smtpc.h"
+#include "send_mx.h"
+
+#include <openssl/crypto.h>
+
+#define SEND_MSG_MAX ((size_t)100 * 1024 * 1024)   /* stdin larger than this is refused */
+#define SEND_RCPT_MAX QUEUE_RCPT_MAX
+#define SEND_SYS_CONF "/etc/mm/send.conf"
+#define SEND_USER_CONF ".config/mm/send.conf"
+#define SEND_QUEUE_SUBDIR ".local/share/mm/queue"
+#define SEND_PASSWORD_MAX 1024
+
+struct opts {
+	int t_flag, ignore_dots, verbose, list, run_queue, json, no_sign, now, smtps, mx;
+	int queue_only;
+	const char *from, *fullname, *keys, *queue, *via, *relay, *domain, *tls_ca;
+	const char *auth_user, *auth_pw_file, *auth_pw_cmd, *helo, *selector, *mx_port;
+	long long timeout;
+};
+
+static struct opts o;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: mm-send [options] [--] address...      send a message read from stdin\n"
+	    "       mm-send -t [options]                    recipients from To/Cc/Bcc\n"
+	    "       mm-send -q [--now]                      run the queue\n"
+	    "       mm-send -bp [--json] | mailq            list the queue\n"
+	    "sendmail flags: -t -f ADDR -r ADDR -F NAME -i -oi -oem -odi -odq -bm -bp -q -v\n"
+	    "  -V ENVID -N DSN -B TYPE -R RET (accepted), other -oX ignored\n"
+	    "transport:  --via CMD | --relay HOST[:PORT] [--smtps] [--tls-ca FILE]\n"
+	    "            [--auth-user U --auth-password-file F | --auth-password-cmd CMD]\n"
+	    "            | --mx [--mx-port PORT] [--resolver IP[:PORT]]\n"
+	    "signing:    --keys DIR (~/%s), --selector S, --no-sign\n"
+	    "other:      --domain D, --helo NAME, --queue DIR (~/%s), --timeout SECONDS,\n"
+	    "            --json, --now, -h/--help, --version\n"
+	    "config:     %s then ~/%s (lines \"long-option value\")\n",
+	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, SEND_SYS_CONF, SEND_USER_CONF);
+}
+
+/* ---- addresses ---- */
+
+static const char *default_domain(void)
+{
+	static char host[256];
+
+	if (o.domain)
+		return o.domain;
+	if (gethostname(host, sizeof(host) - 1) == 0 && strchr(host, '.'))
+		return host;
+	return NULL;
+}
+
+/* A recipient given on the command line: "a@b", "Name <a@b>", "a@b, c@d",
+ * or a bare local name qualified with the domain (as cron's "root"). */
+static int is_atext_word(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-/=?^_`{|}~.", *s)))
+			return 0;
+	return 1;
+}
+
+static void rcpt_add(char ***v, size_t *n, const char *a)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i], a))
+			return;
+	if (*n >= SEND_RCPT_MAX)
+		mm_die(EX_USAGE, "more than %d recipients", SEND_RCPT_MAX);
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = xstrdup(a);
+}
+
+/* Parse an address list (header value or argument) into rcpts. */
+static int parse_rcpts(const char *value, const char *dom, char ***v, size_t *n,
+    struct mm_err *err)
+{
+	struct addr_list l;
+	char s[ADDR_STR_MAX];
+
+	if (addr_list_parse(value, strlen(value), &l, err) == 0) {
+		for (size_t i = 0; i < l.n; i++) {
+			addr_format(&l.v[i], s);
+			if (s[0] == '-') {
+				addr_list_free(&l);
+				return err_set(err, "%s: an address may not start with '-'", s);
+			}
+			rcpt_add(v, n, s);
+		}
+		addr_list_free(&l);
+		return 0;
+	}
+	/* bare local names ("root"), comma separated */
+	{
+		char *copy = xstrdup(value), *save = NULL;
+		int r = 0;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			while (*t == ' ' || *t == '\t')
+				t++;
+			char *e = t + strlen(t);
+			while (e > t && (e[-1] == ' ' || e[-1] == '\t'))
+				*--e = 0;
+			if (!*t)
+				continue;
+			struct addr a;
+			char *full;
+			if (t[0] == '-') {
+				r = err_set(err, "%s: an address may not start with '-'", t);
+				break;
+			}
+			if (strchr(t, '@') || !is_atext_word(t)) {
+				r = addr_list_parse(t, strlen(t), &l, err);
+				if (r == 0) {
+					for (size_t i = 0; i < l.n; i++) {
+						addr_format(&l.v[i], s);
+						rcpt_add(v, n, s);
+					}
+					addr_list_free(&l);
+				}
+				if (r < 0)
+					break;
+				continue;
+			}
+			if (!dom) {
+				r = err_set(err, "%s: no domain to qualify it with (set --domain)", t);
+				break;
+			}
+			full = xasprintf("%s@%s", t, dom);
+			r = addr_parse_mailbox(full, strlen(full), &a, err);
+			free(full);
+			if (r < 0)
+				break;
+			addr_format(&a, s);
+			rcpt_add(v, n, s);
+		}
+		free(copy);
+		return r;
+	}
+}
+
+/* ---- header completion ---- */
+
+static void rfc5322_date(char *out, size_t n, time_t t)
+{
+	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+		"Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+	long off;
+
+	localtime_r(&t, &tm);
+	off = tm.tm_gmtoff / 60;
+	snprintf(out, n, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld", wd[tm.tm_wday], tm.tm_mday,
+	    mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+}
+
+/* A display name as a phrase: atoms as they are, otherwise a quoted
+ * string, non-ASCII as an RFC 2047 encoded word.  CR/LF never pass. */
+static void display_name(struct buf *out, const char *name)
+{
+	int plain = 1, ascii = 1;
+
+	for (const char *p = name; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c & 0x80)
+			ascii = 0;
+		else if (!(isalnum(c) || c == ' ' || strchr("!#$%&'*+-/=?^_`{|}~", c)))
+			plain = 0;
+	}
+	if (!ascii) {
+		char *b = base64_encode(name, strlen(name));
+		buf_printf(out, "=?UTF-8?B?%s?=", b);
+		free(b);
+		return;
+	}
+	if (plain && name[0] != ' ' && name[strlen(name) - 1] != ' ') {
+		buf_puts(out, name);
+		return;
+	}
+	buf_putc(out, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_putc(out, '\\');
+		buf_putc(out, *p);
+	}
+	buf_putc(out, '"');
+}
+
+/* ---- transports ---- */
+
+static int read_password(char *out, size_t n, struct mm_err *err)
+{
+	struct buf b;
+
+	buf_init(&b);
+	if (o.auth_pw_file) {
+		if (read_file_all(o.auth_pw_file, SEND_PASSWORD_MAX, &b, err) < 0) {
+			buf_free(&b);
+			return -1;
+		}
+	} else if (o.auth_pw_cmd) {
+		struct argvec av;
+		pid_t pid;
+		int rfd, wfd, st;
+		argvec_init(&av);
+		if (conf_split_words(o.auth_pw_cmd, &av, err) < 0 || av.n == 0) {
+			argvec_free(&av);
+			buf_free(&b);
+			return err_set(err, "--auth-password-cmd: no command");
+		}
+		if (smtpc_spawn(argvec_argv(&av), &pid, &rfd, &wfd, err) < 0) {
+			argvec_free(&av);
+			buf_free(&b);
+			return -1;
+		}
+		argvec_free(&av);
+		close(wfd);
+		int r = read_fd_all(rfd, SEND_PASSWORD_MAX, &b, err);
+		close(rfd);
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			buf_free(&b);
+			return err_set(err, "--auth-password-cmd failed");
+		}
+	} else {
+		buf_free(&b);
+		return err_set(err, "--auth-user needs --auth-password-file or --auth-password-cmd");
+	}
+	{
+		char *nl = b.data ? strpbrk(b.data, "\r\n") : NULL;
+		if (nl)
+			*nl = 0;
+	}
+	if (snprintf_ok(out, n, "%s", b.data ? b.data : "") < 0) {
+		buf_free(&b);
+		return err_set(err, "password too long");
+	}
+	OPENSSL_cleanse(b.data, b.len);
+	buf_free(&b);
+	return 0;
+}
+
+static const char *helo_name(void)
+{
+	static char host[256];
+
+	if (o.helo)
+		return o.helo;
+	if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
+		return host;
+	return "localhost";
+}
+
+static void set_all(struct smtpc_rcpt *r, size_t n, enum smtpc_status st, const char *text)
+{
+	for (size_t i = 0; i < n; i++) {
+		r[i].st = st;
+		snprintf(r[i].text, sizeof(r[i].text), "%.*s", SMTPC_TEXT_MAX - 1, text);
+	}
+}
+
+/* Talk SMTP on an open connection: hello, TLS as required, auth, send. */
+enum smtpc_status send_session(struct smtpc *c, int tls_mode, SSL_CTX *ctx,
+    const char *from, struct smtpc_rcpt *r, size_t n, const char *msg, size_t len,
+    struct mm_err *err)
+{
+	enum smtpc_status st;
+
+	c->verbose = o.verbose;
+	if (tls_mode == 3) {   /* implicit TLS */
+		st = smtpc_tls_now(c, ctx, 1, err);
+		if (st != SMTPC_OK)
+			return st;
+	}
+	st = smtpc_hello(c, helo_name(), err);
+	if (st != SMTPC_OK)
+		return st;
+	if (tls_mode == 1 || tls_mode == 2) {   /* 1 required, 2 opportunistic */
+		if (c->ext & SMTPC_EXT_STARTTLS) {
+			st = smtpc_starttls(c, ctx, tls_mode == 1, helo_name(), err);
+			if (st != SMTPC_OK)
+				return SMTPC_TEMP;
+		} else if (tls_mode == 1) {
+			err_set(err, "%s does not offer STARTTLS; not sending in plaintext", c->host);
+			return SMTPC_TEMP;
+		}
+	}
+	if (o.auth_user && tls_mode != 2 && tls_mode != 0) {
+		char pw[SEND_PASSWORD_MAX + 1];
+		if (read_password(pw, sizeof(pw), err) < 0)
+			return SMTPC_TEMP;
+		st = smtpc_auth(c, o.auth_user, pw, err);
+		OPENSSL_cleanse(pw, sizeof(pw));
+		if (st != SMTPC_OK)
+			return st;
+	}
+	st = smtpc_send(c, from, r, n, msg, len, err);
+	smtpc_quit(c);
+	return st;
+}
+
+static enum smtpc_status via_deliver(const char *from, struct smtpc_rcpt *r, size_t n,
+    const char *msg, size_t len, struct mm_err *err)
+{
+	struct argvec av;
+	struct smtpc c;
+	pid_t pid;
+	int rfd, wfd, st;
+	enum smtpc_status s;
+
+	argvec_init(&av);
+	if (conf_split_words(o.via, &av, err) < 0 || av.n == 0) {
+		argvec_free(&av);
+		err_set(err, "--via: no command");
+		return SMTPC_PERM;
+	}
+	if (smtpc_spawn(argvec_argv(&av), &pid, &rfd, &wfd, err) < 0) {
+		argvec_free(&av);
+		return SMTPC_TEMP;
+	}
+	smtpc_init(&c, rfd, wfd, av.v[0], (int)(o.timeout * 1000));
+	argvec_free(&av);
+	s = send_session(&c, 0, NULL, from, r, n, msg, len, err);
+	smtpc_close(&c);
+	close(rfd);
+	close(wfd);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return s;
+}
+
+static SSL_CTX *client_ctx(int verify, struct mm_err *err)
+{
+	return io_tls_client_ctx(o.tls_ca, verify, err);
+}
+
+static enum smtpc_status relay_deliver(const char *from, struct smtpc_rcpt *r, size_t n,
+    const char *msg, size_t len, struct mm_err *err)
+{
+	char host[256], port[16];
+	const char *p = o.relay, *colon;
+	struct smtpc c;
+	SSL_CTX *ctx;
+	int fd;
+	enum smtpc_status s;
+
+	if (*p == '[') {
+		const char *e = strchr(p, ']');
+		if (!e || (e[1] && e[1] != ':')) {
+			err_set(err, "--relay %s: bad host", o.relay);
+			return SMTPC_PERM;
+		}
+		snprintf(host, sizeof(host), "%.*s", (int)(e - p - 1), p + 1);
+		snprintf(port, sizeof(port), "%s", e[1] ? e + 2 : (o.smtps ? "465" : "587"));
+	} else if ((colon = strrchr(p, ':')) && strchr(p, ':') == colon) {
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
+		snprintf(port, sizeof(port), "%s", colon + 1);
+	} else {
+		snprintf(host, sizeof(host), "%s", p);
+		snprintf(port, sizeof(port), "%s", o.smtps ? "465" : "587");
+	}
+	ctx = client_ctx(1, err);
+	if (!ctx)
+		return SMTPC_TEMP;
+	if (smtpc_connect_tcp(host, port, SMTPC_CONNECT_TIMEOUT_MS, &fd, err) < 0) {
+		SSL_CTX_free(ctx);
+		return SMTPC_TEMP;
+	}
+	smtpc_init(&c, fd, fd, host, (int)(o.timeout * 1000));
+	s = send_session(&c, o.smtps ? 3 : 1, ctx, from, r, n, msg, len, err);
+	smtpc_close(&c);
+	close(fd);
+	SSL_CTX_free(ctx);
+	return s;
+}
+
+/* Deliver to every rcpt by the configured transport; per-rcpt status set. */
+static void deliver(const char *from, struct smtpc_rcpt *r, size_t n, const char *msg,
+    size_t len)
+{
+	struct mm_err err = { 0 };
+	enum smtpc_status s;
+
+	for (size_t i = 0; i < n; i++) {
+		r[i].st = SMTPC_TEMP;
+		r[i].text[0] = 0;
+	}
+	if (o.via)
+		s = via_deliver(from, r, n, msg, len, &err);
+	else if (o.relay)
+		s = relay_deliver(from, r, n, msg, len, &err);
+	else {
+		struct send_mx_opts mo = {
+			.port = o.mx_port ? o.mx_port : "25",
+			.timeout_ms = (int)(o.timeout * 1000),
+		};
+		send_mx_deliver(&mo, from, r, n, msg, len);
+		return;
+	}
+	if (s != SMTPC_OK) {
+		/* whatever smtpc_send did not mark, the session's outcome decides */
+		for (size_t i = 0; i < n; i++)
+			if (r[i].st == SMTPC_OK && s != SMTPC_OK && !r[i].text[0])
+				r[i].st = s;
+		int any_text = 0;
+		for (size_t i = 0; i < n; i++)
+			if (r[i].text[0])
+				any_text = 1;
+		if (!any_text)
+			set_all(r, n, s, err.msg);
+	}
+}
+
+/* ---- queue ---- */
+
+static char *queue_dir(void)
+{
+	const char *home = getenv("HOME");
+
+	if (o.queue)
+		return xstrdup(o.queue);
+	if (!home || !*home)
+		mm_die(EX_CONFIG, "HOME is not set: give --queue DIR");
+	return xasprintf("%s/%s", home, SEND_QUEUE_SUBDIR);
+}
+
+/* Record the results of an attempt in e; returns how many are pending. */
+static size_t record(struct queue_env *e, struct smtpc_rcpt *r, size_t *map, size_t n,
+    int *perm)
+{
+	size_t pending = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct queue_rcpt *q = &e->r[map[i]];
+		queue_text_set(q->text, r[i].text);
+		if (r[i].st == SMTPC_OK) {
+			q->state = QUEUE_SENT;
+		} else if (r[i].st == SMTPC_PERM) {
+			q->state = QUEUE_FAILED;
+			mm_warnx("%s: failed: %s", q->addr, r[i].text);
+			(*perm)++;
+		} else {
+			q->state = QUEUE_PENDING;
+			queue_text_set(e->last_error, r[i].text);
+			pending++;
+		}
+	}
+	return pending;
+}
+
+static int run_queue(void)
+{
+	struct queue q;
+	struct mm_err err = { 0 };
+	char *dir = queue_dir();
+	char **ids;
+	size_t nid;
+	int perm = 0, errors = 0;
+	size_t sent = 0, left = 0;
+
+	if (queue_open(&q, dir, &err) < 0)
+		mm_die(EX_CANTCREAT, "%s", err.msg);
+	free(dir);
+	if (queue_list(&q, &ids, &nid, &err) < 0)
+		mm_die(EX_IOERR, "%s", err.msg);
+	for (size_t j = 0; j < nid; j++) {
+		struct queue_env e;
+		struct buf m;
+		int fd, lr;
+
+		lr = queue_lock(&q, ids[j], &fd, &err);
+		if (lr < 0) {
+			mm_warnx("%s", err.msg);
+			errors++;
+			continue;
+		}
+		if (lr == 0)
+			continue;     /* another runner has it, or it is gone */
+		buf_init(&m);
+		lr = queue_load(&q, ids[j], &e, &m, &err);
+		if (lr != 0) {
+			if (lr < 0) {
+				mm_warnx("%s", err.msg);
+				errors++;
+			}
+			buf_free(&m);
+			close(fd);
+			continue;
+		}
+		time_t now = time(NULL);
+		if (e.next_try > now && !o.now) {
+			left++;
+			goto next;
+		}
+		{
+			struct smtpc_rcpt *r = xcalloc(e.nr, sizeof(*r));
+			size_t *map = xcalloc(e.nr, sizeof(*map));
+			size_t n = 0;
+			for (size_t i = 0; i < e.nr; i++)
+				if (e.r[i].state == QUEUE_PENDING) {
+					r[n].addr = e.r[i].addr;
+					map[n++] = i;
+				}
+			if (n)
+				deliver(e.from, r, n, m.data, m.len);
+			size_t pending = record(&e, r, map, n, &perm);
+			for (size_t i = 0; i < n; i++)
+				if (r[i].st == SMTPC_OK)
+					sent++;
+			e.attempts++;
+			e.last_try = now;
+			if (pending == 0) {
+				if (queue_remove(&q, e.id, &err) < 0) {
+					mm_warnx("%s", err.msg);
+					errors++;
+				} else if (o.verbose) {
+					mm_warnx("%s: done", e.id);
+				}
+			} else {
+				e.next_try = now + queue_backoff(e.attempts);
+				if (queue_update(&q, &e, &err) < 0) {
+					mm_warnx("%s", err.msg);
+					errors++;
+				}
+				left++;
+				if (o.verbose)
+					mm_warnx("%s: still queued: %s", e.id, e.last_error);
+			}
+			free(r);
+			free(map);
+		}
+next:
+		queue_env_free(&e);
+		buf_free(&m);
+		close(fd);
+	}
+	queue_ids_free(ids, nid);
+	queue_close(&q);
+	if (o.verbose)
+		mm_warnx("queue run: %zu delivered, %zu left", sent, left);
+	return errors ? EX_IOERR : perm ? EX_UNAVAILABLE : 0;
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 32)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static int list_queue(void)
+{
+	static const char *const st[] = { "pending", "sent", "failed" };
+	struct queue q;
+	struct mm_err err = { 0 };
+	char *dir = queue_dir();
+	char **ids;
+	size_t nid, shown = 0;
+	time_t now = time(NULL);
+
+	if (queue_open(&q, dir, &err) < 0)
+		mm_die(EX_CANTCREAT, "%s", err.msg);
+	free(dir);
+	if (queue_list(&q, &ids, &nid, &err) < 0)
+		mm_die(EX_IOERR, "%s", err.msg);
+	if (o.json)
+		printf("[");
+	for (size_t j = 0; j < nid; j++) {
+		struct queue_env e;
+		if (queue_load(&q, ids[j], &e, NULL, &err) != 0)
+			continue;
+		long long age = now - e.created;
+		if (o.json) {
+			printf("%s{\"id\":", shown ? "," : "");
+			json_str(e.id);
+			printf(",\"created\":%lld,\"age\":%lld,\"size\":%zu,\"from\":", e.created, age, e.size);
+			json_str(e.from);
+			printf(",\"attempts\":%u,\"next_try\":%lld,\"last_error\":", e.attempts, e.next_try);
+			json_str(e.last_error);
+			printf(",\"recipients\":[");
+			for (size_t i = 0; i < e.nr; i++) {
+				printf("%s{\"address\":", i ? "," : "");
+				json_str(e.r[i].addr);
+				printf(",\"state\":\"%s\",\"text\":", st[e.r[i].state]);
+				json_str(e.r[i].text);
+				printf("}");
+			}
+			printf("]}");
+		} else {
+			if (!shown)
+				printf("%-36s %10s %8s  %s\n", "Queue ID", "Size", "Age", "Sender/Recipients");
+			printf("%-36s %10zu %7llds  <%s>\n", e.id, e.size, age, e.from);
+			if (e.last_error[0])
+				printf("%47s(%s)\n", "", e.last_error);
+			for (size_t i = 0; i < e.nr; i++)
+				printf("%47s%s%s\n", "", e.r[i].addr,
+				    e.r[i].state == QUEUE_PENDING ? "" : e.r[i].state == QUEUE_SENT ? " (sent)" : " (failed)");
+		}
+		shown++;
+		queue_env_free(&e);
+	}
+	if (o.json)
+		printf("]\n");
+	else if (!shown)
+		printf("Mail queue is empty\n");
+	else
+		printf("-- %zu request%s\n", shown, shown == 1 ? "" : "s");
+	queue_ids_free(ids, nid);
+	queue_close(&q);
+	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+}
+
+/* ---- main ---- */
+
+enum {
+	O_KEYS = 256, O_QUEUE, O_VIA, O_RELAY, O_MX, O_MX_PORT, O_SMTPS, O_TLS_CA,
+	O_AUTH_USER, O_AUTH_PWF, O_AUTH_PWC, O_DOMAIN, O_HELO, O_SELECTOR, O_NO_SIGN,
+	O_JSON, O_NOW, O_TIMEOUT, O_RESOLVER, O_VERSION,
+};
+
+static const struct option longopts[] = {
+	{ "keys", required_argument, NULL, O_KEYS },
+	{ "queue", required_argument, NULL, O_QUEUE },
+	{ "via", required_argument, NULL, O_VIA },
+	{ "relay", required_argument, NULL, O_RELAY },
+	{ "mx", no_argument, NULL, O_MX },
+	{ "mx-port", required_argument, NULL, O_MX_PORT },
+	{ "smtps", no_argument, NULL, O_SMTPS },
+	{ "tls-ca", required_argument, NULL, O_TLS_CA },
+	{ "auth-user", required_argument, NULL, O_AUTH_USER },
+	{ "auth-password-file", required_argument, NULL, O_AUTH_PWF },
+	{ "auth-password-cmd", required_argument, NULL, O_AUTH_PWC },
+	{ "domain", required_argument, NULL, O_DOMAIN },
+	{ "helo", required_argument, NULL, O_HELO },
+	{ "selector", required_argument, NULL, O_SELECTOR },
+	{ "no-sign", no_argument, NULL, O_NO_SIGN },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "now", no_argument, NULL, O_NOW },
+	{ "timeout", required_argument, NULL, O_TIMEOUT },
+	{ "resolver", required_argument, NULL, O_RESOLVER },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, O_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int addr_arg(const char *what, const char *s, struct addr *a)
+{
+	struct mm_err err = { 0 };
+
+	if (s[0] == '-' || addr_parse_mailbox(s, strlen(s), a, &err) < 0)
+		mm_die(EX_USAGE, "%s %s: not a usable address%s%s", what, s,
+		    s[0] == '-' ? ": it starts with '-'" : ": ", err.msg);
+	return 0;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+tf:r:F:io:B:b:q::vV:N:R:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': o.t_flag = 1; break;
+		case 'f': case 'r': o.from = optarg; break;
+		case 'F': o.fullname = optarg; break;
+		case 'i': o.ignore_dots = 1; break;
+		case 'o':
+			if (!strcmp(optarg, "i"))
+				o.ignore_dots = 1;
+			else if (!strcmp(optarg, "dq"))
+				o.queue_only = 1;
+			/* -oem, -odi, -odb and any other -oX: accepted, ignored */
+			break;
+		case 'B':
+			if (ascii_strcasecmp(optarg, "8BITMIME") && ascii_strcasecmp(optarg, "7BIT"))
+				mm_die(EX_USAGE, "-B %s: body type must be 7BIT or 8BITMIME", optarg);
+			break;
+		case 'b':
+			if (!strcmp(optarg, "m"))
+				o.list = 0;
+			else if (!strcmp(optarg, "p"))
+				o.list = 1;
+			else
+				mm_die(EX_USAGE, "-b%s: not supported (only -bm and -bp)", optarg);
+			break;
+		case 'q': o.run_queue = 1; break;   /* -q, -q30m: the interval is cron's job */
+		case 'v': o.verbose = 1; break;
+		case 'V': case 'N': case 'R': break;   /* DSN requests: accepted, not passed on */
+		case 'h': usage(stdout); exit(0);
+		case O_VERSION: printf("mm-send %s\n", MM_VERSION); exit(0);
+		case O_KEYS: o.keys = optarg; break;
+		case O_QUEUE: o.queue = optarg; break;
+		case O_VIA: o.via = optarg; o.relay = NULL; o.mx = 0; break;
+		case O_RELAY: o.relay = optarg; o.via = NULL; o.mx = 0; break;
+		case O_MX: o.mx = 1; o.via = NULL; o.relay = NULL; break;
+		case O_MX_PORT: o.mx_port = optarg; break;
+		case O_SMTPS: o.smtps = 1; break;
+		case O_TLS_CA: o.tls_ca = optarg; break;
+		case O_AUTH_USER: o.auth_user = optarg; break;
+		case O_AUTH_PWF: o.auth_pw_file = optarg; o.auth_pw_cmd = NULL; break;
+		case O_AUTH_PWC: o.auth_pw_cmd = optarg; o.auth_pw_file = NULL; break;
+		case O_DOMAIN: o.domain = optarg; break;
+		case O_HELO: o.helo = optarg; break;
+		case O_SELECTOR: o.selector = optarg; break;
+		case O_NO_SIGN: o.no_sign = 1; break;
+		case O_JSON: o.json = 1; break;
+		case O_NOW: o.now = 1; break;
+		case O_TIMEOUT:
+			if (parse_duration(optarg, &o.timeout) < 0 || o.timeout <= 0 || o.timeout > 86400)
+				mm_die(EX_USAGE, "--timeout %s: not a duration", optarg);
+			break;
+		case O_RESOLVER:
+			if (setenv("MM_RESOLVER", optarg, 1) < 0)
+				mm_die(EX_OSERR, "setenv failed");
+			break;
+		default:
+			usage(stderr);
+			exit(EX_USAGE);
+		}
+	}
+}
+
+/* file scope: still reachable (not a leak) when a mode returns early */
+static struct argvec av;
+
+int main(int argc, char **argv)
+{
+	struct mm_err err = { 0 };
+	struct buf in, crlf, built, final, sigs;
+	struct msg m;
+	char **rcpt = NULL;
+	size_t nrcpt = 0;
+	char fromaddr[ADDR_STR_MAX] = "", hdrfrom[ADDR_STR_MAX] = "";
+	struct addr hfa;
+	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+
+	log_init("mm-send", LOG_DEST_STDERR);
+	signal(SIGPIPE, SIG_IGN);
+	o.timeout = SMTPC_TIMEOUT_MS / 1000;
+
+	/* config files first, then the command line: later options win */
+	argvec_init(&av);
+	argvec_push(&av, argv[0]);
+	if (conf_load(SEND_SYS_CONF, 1, &av, &err) < 0)
+		mm_die(EX_CONFIG, "%s", err.msg);
+	{
+		const char *home = getenv("HOME");
+		if (home && *home) {
+			char *p = xasprintf("%s/%s", home, SEND_USER_CONF);
+			if (conf_load(p, 1, &av, &err) < 0)
+				mm_die(EX_CONFIG, "%s", err.msg);
+			free(p);
+		}
+	}
+	size_t nconf = av.n;
+	for (int i = 1; i < argc; i++)
+		argvec_push(&av, argv[i]);
+	{
+		/* the config part must be all options: parse it alone first */
+		struct argvec cv;
+		argvec_init(&cv);
+		for (size_t i = 0; i < nconf; i++)
+			argvec_push(&cv, av.v[i]);
+		parse_args((int)cv.n, argvec_argv(&cv));
+		if (optind != (int)cv.n)
+			mm_die(EX_CONFIG, "config: stray word %s", cv.v[optind]);
+		argvec_free(&cv);
+	}
+	parse_args((int)av.n, argvec_argv(&av));
+	int first = optind;
+	char **args = argvec_argv(&av);
+	int nargs = (int)av.n;
+
+	if (!strcmp(prog, "mailq"))
+		o.list = 1;
+	if (o.list) {
+		if (first < nargs)
+			mm_die(EX_USAGE, "-bp takes no arguments");
+		return list_queue();
+	}
+	if (!o.via && !o.relay && !o.mx && !o.queue_only)
+		mm_die(EX_CONFIG, "no transport: give --via CMD, --relay HOST or --mx "
+		    "(or put one in ~/%s)", SEND_USER_CONF);
+	if (o.run_queue) {
+		if (first < nargs)
+			mm_die(EX_USAGE, "-q takes no arguments");
+		return run_queue();
+	}
+
+	/* ---- the message ---- */
+	buf_init(&in);
+	if (read_fd_all(0, SEND_MSG_MAX, &in, &err) < 0)
+		mm_die(err.code == 0 ? EX_DATAERR : EX_IOERR, "reading the message: %s", err.msg);
+	if (memchr(in.data ? in.data : "", 0, in.len))
+		mm_die(EX_DATAERR, "the message contains a NUL byte");
+	if (!o.ignore_dots) {
+		/* sendmail: a line of a single "." ends the message */
+		size_t pos = 0;
+		while (pos < in.len) {
+			const char *nl = memchr(in.data + pos, '\n', in.len - pos);
+			size_t end = nl ? (size_t)(nl - in.data) + 1 : in.len;
+			size_t l = end - pos;
+			if ((l == 2 && !memcmp(in.data + pos, ".\n", 2)) ||
+			    (l == 3 && !memcmp(in.data + pos, ".\r\n", 3)) ||
+			    (l == 1 && in.data[pos] == '.')) {
+				in.len = pos;
+				in.data[pos] = 0;
+				break;
+			}
+			pos = end;
+		}
+	}
+	{
+		size_t bad = msg_check_lines(in.data ? in.data : "", in.len, MSG_LINE_MAX);
+		if (bad)
+			mm_die(EX_DATAERR, "line %zu of the message is longer than %d octets", bad,
+			    MSG_LINE_MAX);
+	}
+	buf_init(&crlf);
+	msg_to_crlf(in.data ? in.data : "", in.len, &crlf);
+	buf_free(&in);
+	if (!crlf.data)
+		buf_puts(&crlf, "");
+	/* SMTP ends the data with CRLF: add it now, so it is signed too */
+	if (crlf.len && crlf.data[crlf.len - 1] != '\n')
+		buf_puts(&crlf, "\r\n");
+	if (msg_parse(&m, crlf.data, crlf.len, MSG_LENIENT, &err) < 0)
+		mm_die(EX_DATAERR, "message header: %s", err.msg);
+	if (msg_count(&m, "from") > 1)
+		mm_die(EX_DATAERR, "the message has %zu From: fields", msg_count(&m, "from"));
+
+	/* envelope sender and header From */
+	const struct msg_field *ff = msg_find(&m, "from");
+	if (o.from) {
+		struct addr a;
+		char *full = NULL;
+		/* sendmail qualifies a bare login ("-f root", as cron passes it) */
+		if (o.from[0] != '-' && !strchr(o.from, '@') && is_atext_word(o.from)) {
+			const char *dom = default_domain();
+			if (!dom)
+				mm_die(EX_USAGE, "-f %s: no domain to qualify it with (set --domain)", o.from);
+			full = xasprintf("%s@%s", o.from, dom);
+		}
+		addr_arg("-f", full ? full : o.from, &a);
+		free(full);
+		addr_format(&a, fromaddr);
+	}
+	if (ff) {
+		struct addr_list l;
+		if (addr_list_parse(ff->value, ff->value_len, &l, &err) < 0 || l.n != 1) {
+			if (l.n > 1 || err.msg[0] == 0)
+				err_set(&err, "more than one address");
+			mm_die(EX_DATAERR, "From: %s: %s", ff->value, err.msg);
+		}
+		hfa = l.v[0];
+		addr_list_free(&l);
+		addr_format(&hfa, hdrfrom);
+	} else if (fromaddr[0]) {
+		addr_parse_mailbox(fromaddr, strlen(fromaddr), &hfa, &err);
+		snprintf(hdrfrom, sizeof(hdrfrom), "%s", fromaddr);
+	} else {
+		struct passwd *pw = getpwuid(getuid());
+		const char *dom = default_domain();
+		if (!pw)
+			mm_die(EX_OSERR, "who am I? no passwd entry for uid %u", (unsigned)getuid());
+		if (!dom)
+			mm_die(EX_CONFIG, "no From: and no --domain to make one (login %s)", pw->pw_name);
+		char *s = xasprintf("%s@%s", pw->pw_name, dom);
+		addr_arg("From", s, &hfa);
+		free(s);
+		addr_format(&hfa, hdrfrom);
+	}
+	if (!fromaddr[0])
+		snprintf(fromaddr, sizeof(fromaddr), "%s", hdrfrom);
+
+	/* recipients */
+	const char *qualify = o.domain ? o.domain : hfa.domain;
+	for (int i = first; i < nargs; i++) {
+		if (args[i][0] == '-')
+			mm_die(EX_USAGE, "recipient %s: an address may not start with '-'", args[i]);
+	}
+	if (o.t_flag) {
+		static const char *const hdrs[] = { "to", "cc", "bcc" };
+		char **skip = NULL;
+		size_t nskip = 0;
+		/* sendmail: with -t, addresses given as arguments are left out */
+		for (int i = first; i < nargs; i++)
+			if (parse_rcpts(args[i], qualify, &skip, &nskip, &err) < 0)
+				mm_die(EX_USAGE, "recipient %s: %s", args[i], err.msg);
+		for (size_t h = 0; h < MM_NELEM(hdrs); h++)
+			for (size_t k = 0; k < msg_count(&m, hdrs[h]); k++) {
+				const struct msg_field *f = msg_find_nth(&m, hdrs[h], k);
+				if (f->value_len == 0)
+					continue;
+				if (parse_rcpts(f->value, qualify, &rcpt, &nrcpt, &err) < 0)
+					mm_die(EX_DATAERR, "%.*s: %s", (int)f->name_len, f->name, err.msg);
+			}
+		for (size_t s = 0; s < nskip; s++) {
+			for (size_t i = 0; i < nrcpt; i++)
+				if (!strcmp(rcpt[i], skip[s])) {
+					free(rcpt[i]);
+					rcpt[i] = rcpt[--nrcpt];
+					break;
+				}
+			free(skip[s]);
+		}
+		free(skip);
+	} else {
+		for (int i = first; i < nargs; i++)
+			if (parse_rcpts(args[i], qualify, &rcpt, &nrcpt, &err) < 0)
+				mm_die(EX_USAGE, "recipient %s: %s", args[i], err.msg);
+	}
+	if (nrcpt == 0)
+		mm_die(EX_USAGE, "no recipients%s", o.t_flag ? " in To:, Cc: or Bcc:" : "");
+
+	/* complete the header, drop Bcc */
+	{
+		struct buf pre;
+		char date[64];
+		buf_init(&pre);
+		if (!ff) {
+			struct buf v;
+			buf_init(&v);
+			if (o.fullname && *o.fullname) {
+				char *clean = xstrdup(o.fullname);
+				for (char *p = clean; *p; p++)
+					if (*p == '\r' || *p == '\n' || *p == '\t')
+						*p = ' ';
+				display_name(&v, clean);
+				free(clean);
+				buf_printf(&v, " <%s>", hdrfrom);
+			} else {
+				buf_puts(&v, hdrfrom);
+			}
+			msg_fold_field(&pre, "From", v.data, "\r\n");
+			buf_free(&v);
+		}
+		if (!msg_find(&m, "date")) {
+			rfc5322_date(date, sizeof(date), time(NULL));
+			buf_printf(&pre, "Date: %s\r\n", date);
+		}
+		if (!msg_find(&m, "message-id")) {
+			unsigned char rnd[12];
+			char hex[25];
+			random_bytes(rnd, sizeof(rnd));
+			hex_encode(rnd, sizeof(rnd), hex);
+			buf_printf(&pre, "Message-ID: <%llx.%s@%s>\r\n", (long long)time(NULL), hex,
+			    hfa.domain);
+		}
+		static const char *const rm[] = { "bcc", "resent-bcc", NULL };
+		buf_init(&built);
+		msg_build(&m, pre.data, rm, NULL, &built);
+		buf_free(&pre);
+		/* msg_build keeps the message's own line ends: they are CRLF now */
+	}
+	msg_free(&m);
+	buf_free(&crlf);
+
+	/* sign */
+	buf_init(&sigs);
+	if (!o.no_sign) {
+		struct dkimsign_keys ks;
+		char *kd = o.keys ? xstrdup(o.keys) : keys_default_dir(&err);
+		if (!kd)
+			mm_die(EX_CONFIG, "%s", err.msg);
+		if (dkimsign_load(kd, &hfa, &ks, &err) < 0)
+			mm_die(EX_NOPERM, "key for %s: %s", hdrfrom, err.msg);
+		if (ks.n == 0)
+			mm_die(EX_NOPERM, "no DKIM key for %s: looked for %s and %s "
+			    "(make one with mm-keygen, or send with --no-sign)",
+			    hdrfrom, ks.looked[1], ks.looked[0]);
+		if (dkimsign_sign(built.data, built.len, hfa.domain, &ks, o.selector, &sigs, &err) < 0)
+			mm_die(EX_SOFTWARE, "signing: %s", err.msg);
+		dkimsign_keys_free(&ks);
+		free(kd);
+	}
+	buf_init(&final);
+	buf_append(&final, sigs.data ? sigs.data : "", sigs.len);
+	buf_append(&final, built.data, built.len);
+	buf_free(&sigs);
+	buf_free(&built);
+
+	/* deliver, or queue */
+	struct queue_env e;
+	queue_env_init(&e);
+	snprintf(e.from, sizeof(e.from), "%s", fromaddr);
+	for (size_t i = 0; i < nrcpt; i++)
+		queue_env_add_rcpt(&e, rcpt[i]);
+	size_t pending = nrcpt;
+	int perm = 0, user_unknown = 0;
+	if (!o.queue_only) {
+		struct smtpc_rcpt *r = xcalloc(nrcpt, sizeof(*r));
+		size_t *map = xcalloc(nrcpt, sizeof(*map));
+		for (size_t i = 0; i < nrcpt; i++) {
+			r[i].addr = e.r[i].addr;
+			map[i] = i;
+		}
+		deliver(fromaddr, r, nrcpt, final.data, final.len);
+		pending = record(&e, r, map, nrcpt, &perm);
+		for (size_t i = 0; i < nrcpt; i++)
+			if (r[i].st == SMTPC_PERM && !strncmp(r[i].text, "550", 3))
+				user_unknown++;
+		e.attempts = 1;
+		e.last_try = time(NULL);
+		e.next_try = e.last_try + queue_backoff(1);
+		free(r);
+		free(map);
+	}
+	if (pending) {
+		struct queue q;
+		char *dir = queue_dir();
+		if (queue_open(&q, dir, &err) < 0 || queue_add(&q, &e, final.data, final.len, &err) < 0)
+			mm_die(EX_TEMPFAIL, "could not deliver and could not queue: %s", err.msg);
+		mm_warnx("queued as %s (%zu recipient%s)%s%s", e.id, pending, pending == 1 ? "" : "s",
+		    e.last_error[0] ? ": " : "", e.last_error);
+		queue_close(&q);
+		free(dir);
+	}
+	queue_env_free(&e);
+	buf_free(&final);
+	for (size_t i = 0; i < nrcpt; i++)
+		free(rcpt[i]);
+	free(rcpt);
+	argvec_free(&av);
+	if (perm)
+		return user_unknown == perm ? EX_NOUSER : EX_UNAVAILABLE;
+	return 0;
+}

@@ -1,0 +1,54 @@
+/*
+ * dkimsign — DKIM signatures made with libopendkim, on the sender's own
+ * machine, with the keys lib/keys names.
+ *
+ * Policy is fixed here, not left to callers: c=relaxed/relaxed, rsa-sha256
+ * and/or ed25519-sha256, no l= (the whole body is signed, so nothing can be
+ * appended), t= set, and From/To/Cc/Subject/Date/Message-ID/Reply-To
+ * over-signed (named once more in h= than they occur, so a second copy
+ * added in transit breaks the signature).  The message handed in must
+ * already be in canonical CRLF form (msg_to_crlf): what is signed is
+ * byte for byte what is sent.
+ */
+#ifndef MM_DKIMSIGN_H
+#define MM_DKIMSIGN_H
+
+#include "addr.h"
+#include "keys.h"
+#include "util.h"
+
+struct dkimsign_key {
+	enum keys_type type;
+	char selector[KEYS_SELECTOR_MAX + 1];
+	struct buf pem;          /* private key, PEM */
+	char path[4096];         /* where it came from, for messages */
+};
+
+struct dkimsign_keys {
+	struct dkimsign_key k[KEYS_NTYPES];
+	size_t n;
+	/* paths looked for, for the "no key" message */
+	char looked[KEYS_NTYPES][4096];
+};
+
+/*
+ * Load every key of address a in dir (rsa, ed25519).  Returns 0 with
+ * ks->n == 0 when there is none (ks->looked says where it looked), -1 when
+ * a key exists but cannot be read or its selector file is bad.
+ */
+int dkimsign_load(const char *dir, const struct addr *a, struct dkimsign_keys *ks,
+    struct mm_err *err);
+/* Forget the keys (wiping the private key bytes). */
+void dkimsign_keys_free(struct dkimsign_keys *ks);
+
+/*
+ * Sign msg (CRLF, header + empty line + body) for domain with each key;
+ * the DKIM-Signature fields (folded, CRLF-terminated) are appended to
+ * sigs, Ed25519's first.  selector_override, when not NULL, replaces
+ * every key's own selector.  now (0 = the clock) fixes t= for tests.
+ */
+int dkimsign_sign(const char *msg, size_t len, const char *domain,
+    const struct dkimsign_keys *ks, const char *selector_override, struct buf *sigs,
+    struct mm_err *err);
+
+#endif

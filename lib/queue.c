@@ -1,0 +1,457 @@
+/*
+ * queue — see queue.h.
+ *
+ * Why the lock is on the message file: the envelope is replaced by rename
+ * on every update, so a lock on it would be on a file that stops existing;
+ * the message file is written once and keeps its inode for life.
+ */
+#include "queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const state_names[] = { "pending", "sent", "failed" };
+
+void queue_env_init(struct queue_env *e)
+{
+	memset(e, 0, sizeof(*e));
+}
+
+void queue_env_free(struct queue_env *e)
+{
+	free(e->r);
+	e->r = NULL;
+	e->nr = 0;
+}
+
+void queue_env_add_rcpt(struct queue_env *e, const char *addr)
+{
+	e->r = xreallocarray(e->r, e->nr + 1, sizeof(*e->r));
+	memset(&e->r[e->nr], 0, sizeof(e->r[0]));
+	snprintf(e->r[e->nr].addr, sizeof(e->r[0].addr), "%s", addr);
+	e->nr++;
+}
+
+void queue_text_set(char dst[QUEUE_TEXT_MAX], const char *text)
+{
+	size_t i;
+
+	for (i = 0; text[i] && i < QUEUE_TEXT_MAX - 1; i++) {
+		unsigned char c = (unsigned char)text[i];
+		dst[i] = (c < 32 || c == 127) ? '?' : (char)c;
+	}
+	dst[i] = 0;
+}
+
+static int id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > QUEUE_ID_MAX || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+static int addr_field_ok(const char *s, int empty_ok)
+{
+	struct addr a;
+	struct mm_err e;
+
+	if (!*s)
+		return empty_ok;
+	return s[0] != '-' && addr_parse_mailbox(s, strlen(s), &a, &e) == 0;
+}
+
+void queue_env_encode(const struct queue_env *e, struct buf *out)
+{
+	buf_printf(out, "mm-queue 1\nid %s\ncreated %lld\nsize %zu\nfrom %s\nattempts %u\n"
+	    "next-try %lld\nlast-try %lld\nlast-error %s\n", e->id, e->created, e->size, e->from,
+	    e->attempts, e->next_try, e->last_try, e->last_error);
+	for (size_t i = 0; i < e->nr; i++)
+		buf_printf(out, "rcpt %s %s%s%s\n", state_names[e->r[i].state], e->r[i].addr,
+		    e->r[i].text[0] ? " " : "", e->r[i].text);
+}
+
+static int num(const char *v, long long *out)
+{
+	return parse_long(v, 0, (long long)1 << 62, out);
+}
+
+int queue_env_decode(const char *s, size_t len, struct queue_env *e, struct mm_err *err)
+{
+	size_t pos = 0, line = 0;
+	int seen_id = 0;
+
+	queue_env_init(e);
+	if (memchr(s, 0, len))
+		return err_set(err, "envelope: NUL byte");
+	while (pos < len) {
+		const char *nl = memchr(s + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - s) : len;
+		char l[QUEUE_TEXT_MAX + ADDR_STR_MAX + 64];
+		char *key, *v;
+		long long x;
+
+		line++;
+		if (end - pos >= sizeof(l))
+			goto bad;
+		memcpy(l, s + pos, end - pos);
+		l[end - pos] = 0;
+		pos = nl ? end + 1 : len;
+		key = l;
+		v = strchr(l, ' ');
+		if (v)
+			*v++ = 0;
+		else
+			v = l + strlen(l);
+		if (line == 1) {
+			if (strcmp(key, "mm-queue") || strcmp(v, "1"))
+				goto bad;
+		} else if (!strcmp(key, "id")) {
+			if (!id_ok(v))
+				goto bad;
+			snprintf(e->id, sizeof(e->id), "%s", v);
+			seen_id = 1;
+		} else if (!strcmp(key, "created")) {
+			if (num(v, &e->created) < 0)
+				goto bad;
+		} else if (!strcmp(key, "size")) {
+			if (num(v, &x) < 0)
+				goto bad;
+			e->size = (size_t)x;
+		} else if (!strcmp(key, "from")) {
+			if (!addr_field_ok(v, 1))
+				goto bad;
+			snprintf(e->from, sizeof(e->from), "%s", v);
+		} else if (!strcmp(key, "attempts")) {
+			if (parse_long(v, 0, 1000000, &x) < 0)
+				goto bad;
+			e->attempts = (unsigned)x;
+		} else if (!strcmp(key, "next-try")) {
+			if (num(v, &e->next_try) < 0)
+				goto bad;
+		} else if (!strcmp(key, "last-try")) {
+			if (num(v, &e->last_try) < 0)
+				goto bad;
+		} else if (!strcmp(key, "last-error")) {
+			queue_text_set(e->last_error, v);
+		} else if (!strcmp(key, "rcpt")) {
+			char *a = strchr(v, ' '), *t;
+			int st = -1;
+			if (!a)
+				goto bad;
+			*a++ = 0;
+			for (int i = 0; i < 3; i++)
+				if (!strcmp(v, state_names[i]))
+					st = i;
+			t = strchr(a, ' ');
+			if (t)
+				*t++ = 0;
+			if (st < 0 || !addr_field_ok(a, 0) || e->nr >= QUEUE_RCPT_MAX)
+				goto bad;
+			queue_env_add_rcpt(e, a);
+			e->r[e->nr - 1].state = (enum queue_rstate)st;
+			if (t)
+				queue_text_set(e->r[e->nr - 1].text, t);
+		} else {
+			goto bad;
+		}
+		continue;
+bad:
+		queue_env_free(e);
+		return err_set(err, "envelope line %zu: not understood", line);
+	}
+	if (line == 0 || !seen_id || e->nr == 0) {
+		queue_env_free(e);
+		return err_set(err, "envelope: incomplete (no id or no recipient)");
+	}
+	return 0;
+}
+
+long long queue_backoff(unsigned attempts)
+{
+	long long s = QUEUE_BACKOFF_MIN;
+
+	for (unsigned i = 1; i < attempts && s < QUEUE_BACKOFF_MAX; i++)
+		s *= 2;
+	return s > QUEUE_BACKOFF_MAX ? QUEUE_BACKOFF_MAX : s;
+}
+
+static int mkdir_p(const char *path, struct mm_err *err)
+{
+	char *p = xstrdup(path);
+
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == 0) {
+			char c = *s;
+			*s = 0;
+			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+				err_sys(err, "mkdir %s", p);
+				free(p);
+				return -1;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return 0;
+}
+
+int queue_open(struct queue *q, const char *dir, struct mm_err *err)
+{
+	static const char *const sub[] = { "tmp", "msg", "env" };
+
+	q->dir = xstrdup(dir);
+	for (size_t i = 0; i < MM_NELEM(sub); i++) {
+		char *p = xasprintf("%s/%s", dir, sub[i]);
+		int r = mkdir_p(p, err);
+		free(p);
+		if (r < 0) {
+			queue_close(q);
+			return err_wrap(err, "queue");
+		}
+	}
+	return 0;
+}
+
+void queue_close(struct queue *q)
+{
+	free(q->dir);
+	q->dir = NULL;
+}
+
+/* Write data to DIR/tmp/NAME durably and move it to DIR/SUB/ID (link:
+ * never overwrite when excl, rename otherwise). */
+static int put_file(struct queue *q, const char *sub, const char *id, const char *data,
+    size_t len, int excl, struct mm_err *err)
+{
+	unsigned char rnd[6];
+	char hex[13];
+	char *tmp, *dst, *dir;
+	int fd, r = -1;
+
+	random_bytes(rnd, sizeof(rnd));
+	hex_encode(rnd, sizeof(rnd), hex);
+	tmp = xasprintf("%s/tmp/%s.%s.%s", q->dir, id, sub, hex);
+	dst = xasprintf("%s/%s/%s", q->dir, sub, id);
+	dir = xasprintf("%s/%s", q->dir, sub);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		err_sys(err, "create %s", tmp);
+		goto out;
+	}
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		err_sys(err, "write %s", tmp);
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) < 0) {
+		err_sys(err, "close %s", tmp);
+		unlink(tmp);
+		goto out;
+	}
+	if (excl) {
+		if (link(tmp, dst) < 0) {
+			err_sys(err, "link %s", dst);
+			unlink(tmp);
+			goto out;
+		}
+		unlink(tmp);
+	} else if (rename(tmp, dst) < 0) {
+		err_sys(err, "rename %s", dst);
+		unlink(tmp);
+		goto out;
+	}
+	r = fsync_dir_path(dir, err);
+out:
+	free(tmp);
+	free(dst);
+	free(dir);
+	return r;
+}
+
+int queue_add(struct queue *q, struct queue_env *e, const char *msg, size_t len,
+    struct mm_err *err)
+{
+	unsigned char rnd[8];
+	char hex[17];
+	struct buf b;
+	struct timespec ts;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	random_bytes(rnd, sizeof(rnd));
+	hex_encode(rnd, sizeof(rnd), hex);
+	snprintf(e->id, sizeof(e->id), "%llx.%05lx.%s", (long long)ts.tv_sec,
+	    (long)(ts.tv_nsec / 10000), hex);
+	e->created = ts.tv_sec;
+	e->size = len;
+	if (put_file(q, "msg", e->id, msg, len, 1, err) < 0)
+		return err_wrap(err, "queue");
+	buf_init(&b);
+	queue_env_encode(e, &b);
+	r = put_file(q, "env", e->id, b.data, b.len, 1, err);
+	buf_free(&b);
+	if (r < 0) {
+		char *m = xasprintf("%s/msg/%s", q->dir, e->id);
+		unlink(m);
+		free(m);
+		return err_wrap(err, "queue");
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int queue_list(struct queue *q, char ***ids, size_t *n, struct mm_err *err)
+{
+	char *d = xasprintf("%s/env", q->dir);
+	DIR *dir = opendir(d);
+	struct dirent *de;
+
+	*ids = NULL;
+	*n = 0;
+	if (!dir) {
+		err_sys(err, "open %s", d);
+		free(d);
+		return -1;
+	}
+	while ((de = readdir(dir))) {
+		if (!id_ok(de->d_name))
+			continue;
+		*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
+		(*ids)[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(dir);
+	free(d);
+	if (*n)
+		qsort(*ids, *n, sizeof(**ids), cmp_str);
+	return 0;
+}
+
+void queue_ids_free(char **ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+int queue_lock(struct queue *q, const char *id, int *fd, struct mm_err *err)
+{
+	char *p;
+	int f;
+
+	if (!id_ok(id))
+		return err_set(err, "bad queue id %s", id);
+	p = xasprintf("%s/msg/%s", q->dir, id);
+	f = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (f < 0) {
+		int e = errno;
+		if (e == ENOENT) {
+			free(p);
+			return 0;
+		}
+		err_sys(err, "open %s", p);
+		free(p);
+		return -1;
+	}
+	free(p);
+	if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(f);
+		if (e == EWOULDBLOCK)
+			return 0;
+		errno = e;
+		return err_sys(err, "lock job %s", id);
+	}
+	*fd = f;
+	return 1;
+}
+
+int queue_load(struct queue *q, const char *id, struct queue_env *e, struct buf *msg,
+    struct mm_err *err)
+{
+	struct buf b;
+	char *p;
+	int r;
+
+	if (!id_ok(id))
+		return err_set(err, "bad queue id %s", id);
+	buf_init(&b);
+	p = xasprintf("%s/env/%s", q->dir, id);
+	r = read_file_all(p, QUEUE_ENV_MAX, &b, err);
+	free(p);
+	if (r < 0) {
+		buf_free(&b);
+		if (err && err->code == ENOENT)
+			return 1;
+		return -1;
+	}
+	r = queue_env_decode(b.data, b.len, e, err);
+	buf_free(&b);
+	if (r < 0)
+		return err_wrap(err, "job %s", id);
+	if (strcmp(e->id, id)) {
+		queue_env_free(e);
+		return err_set(err, "job %s: envelope names %s", id, e->id);
+	}
+	if (msg) {
+		p = xasprintf("%s/msg/%s", q->dir, id);
+		r = read_file_all(p, QUEUE_MSG_MAX, msg, err);
+		free(p);
+		if (r < 0) {
+			queue_env_free(e);
+			if (err && err->code == ENOENT)
+				return 1;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int queue_update(struct queue *q, const struct queue_env *e, struct mm_err *err)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b);
+	queue_env_encode(e, &b);
+	r = put_file(q, "env", e->id, b.data, b.len, 0, err);
+	buf_free(&b);
+	return r < 0 ? err_wrap(err, "queue update") : 0;
+}
+
+int queue_remove(struct queue *q, const char *id, struct mm_err *err)
+{
+	char *env = xasprintf("%s/env/%s", q->dir, id);
+	char *msg = xasprintf("%s/msg/%s", q->dir, id);
+	char *dir = xasprintf("%s/env", q->dir);
+	int r = 0;
+
+	if (unlink(env) < 0 && errno != ENOENT)
+		r = err_sys(err, "unlink %s", env);
+	else if (fsync_dir_path(dir, err) < 0)
+		r = -1;
+	else if (unlink(msg) < 0 && errno != ENOENT)
+		r = err_sys(err, "unlink %s", msg);
+	free(env);
+	free(msg);
+	free(dir);
+	return r;
+}

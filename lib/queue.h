@@ -1,0 +1,108 @@
+/*
+ * queue — the outgoing mail queue: one job = a message file plus an
+ * envelope file, in a directory (--queue DIR).
+ *
+ *   DIR/msg/ID    the message, exactly as it will be sent (signed, CRLF)
+ *   DIR/env/ID    the envelope (text, below); its appearance commits the job
+ *   DIR/tmp/      files being written
+ *
+ * Adding a job writes the message (tmp, fsync, link into msg/, fsync the
+ * directory), then the envelope the same way: a crash at any point leaves
+ * either no job or a whole one.  Updates replace the envelope by rename.
+ * A runner takes flock(LOCK_EX|LOCK_NB) on msg/ID (its inode never
+ * changes) for the whole attempt, so overlapping runs never send a job
+ * twice; removal unlinks env/ID first, then msg/ID, under the lock.
+ *
+ * Envelope format, one item per line, version first:
+ *
+ *   mm-queue 1
+ *   id ID
+ *   created UNIXTIME
+ *   size OCTETS
+ *   from ADDRESS            (empty for the null sender)
+ *   attempts N
+ *   next-try UNIXTIME
+ *   last-try UNIXTIME       (0 = never tried)
+ *   last-error TEXT         (printable, one line)
+ *   rcpt STATE ADDRESS [TEXT]   STATE: pending | sent | failed
+ *
+ * Per-recipient state, attempts and next-try are what retries with
+ * backoff, expiry after days and delivery status notifications need.
+ */
+#ifndef MM_QUEUE_H
+#define MM_QUEUE_H
+
+#include <time.h>
+#include "addr.h"
+#include "util.h"
+
+#define QUEUE_ID_MAX      64
+#define QUEUE_TEXT_MAX    512           /* error text kept per item */
+#define QUEUE_RCPT_MAX    1000          /* recipients in one job */
+#define QUEUE_ENV_MAX     (1024 * 1024) /* an envelope file larger is corrupt */
+#define QUEUE_MSG_MAX     ((size_t)1 << 30)
+#define QUEUE_BACKOFF_MIN 60            /* seconds before the first retry */
+#define QUEUE_BACKOFF_MAX (4 * 3600)    /* cap of the doubling backoff */
+
+enum queue_rstate {
+	QUEUE_PENDING = 0,
+	QUEUE_SENT = 1,
+	QUEUE_FAILED = 2,
+};
+
+struct queue_rcpt {
+	char addr[ADDR_STR_MAX];
+	enum queue_rstate state;
+	char text[QUEUE_TEXT_MAX];
+};
+
+struct queue_env {
+	char id[QUEUE_ID_MAX + 1];
+	long long created;
+	size_t size;
+	char from[ADDR_STR_MAX];
+	unsigned attempts;
+	long long next_try;
+	long long last_try;
+	char last_error[QUEUE_TEXT_MAX];
+	struct queue_rcpt *r;
+	size_t nr;
+};
+
+struct queue {
+	char *dir;
+};
+
+void queue_env_init(struct queue_env *e);
+void queue_env_free(struct queue_env *e);
+void queue_env_add_rcpt(struct queue_env *e, const char *addr);
+/* Copy text into dst as one printable line (controls become '?'). */
+void queue_text_set(char dst[QUEUE_TEXT_MAX], const char *text);
+
+/* Pure encoding (unit-tested). */
+void queue_env_encode(const struct queue_env *e, struct buf *out);
+int queue_env_decode(const char *s, size_t len, struct queue_env *e, struct mm_err *err);
+/* Seconds to wait after the given number of failed attempts. */
+long long queue_backoff(unsigned attempts);
+
+/* Create DIR, DIR/tmp, DIR/msg, DIR/env (mode 0700) as needed. */
+int queue_open(struct queue *q, const char *dir, struct mm_err *err);
+void queue_close(struct queue *q);
+
+/* Add a job; e->id, created, size are filled in here. */
+int queue_add(struct queue *q, struct queue_env *e, const char *msg, size_t len,
+    struct mm_err *err);
+/* The ids of committed jobs, sorted (oldest first); free with queue_ids_free. */
+int queue_list(struct queue *q, char ***ids, size_t *n, struct mm_err *err);
+void queue_ids_free(char **ids, size_t n);
+/* Lock a job: 1 with *fd set (close it to unlock), 0 if another runner has
+ * it or it is gone, -1 on error. */
+int queue_lock(struct queue *q, const char *id, int *fd, struct mm_err *err);
+/* Load the envelope (and the message, if msg is not NULL).  Returns 0, or
+ * 1 when the job no longer exists, -1 on error. */
+int queue_load(struct queue *q, const char *id, struct queue_env *e, struct buf *msg,
+    struct mm_err *err);
+int queue_update(struct queue *q, const struct queue_env *e, struct mm_err *err);
+int queue_remove(struct queue *q, const char *id, struct mm_err *err);
+
+#endif

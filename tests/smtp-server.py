@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""A real SMTP server (aiosmtpd) on loopback for mm-send's transport tests.
+
+smtp-server.py --port P --out DIR [--tls CERT KEY] [--smtps] [--rcpt-code N]
+               [--auth USER PASS]
+Stores each message as DIR/N.eml (what arrived) and DIR/N.env (MAIL FROM,
+then RCPT TO lines, then "tls" or "plain").  Writes DIR/ready when listening.
+"""
+import argparse, asyncio, os, ssl, sys, threading, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--out", required=True)
+ap.add_argument("--tls", nargs=2)
+ap.add_argument("--smtps", action="store_true")
+ap.add_argument("--rcpt-code", default="250")
+ap.add_argument("--auth", nargs=2)
+a = ap.parse_args()
+lock = threading.Lock()
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if a.rcpt_code != "250":
+            return a.rcpt_code + (" 5.1.1 no such user here" if a.rcpt_code.startswith("5")
+                                  else " 4.3.0 try later")
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with lock:
+            n = len([f for f in os.listdir(a.out) if f.endswith(".eml")])
+            with open(os.path.join(a.out, "%d.eml.tmp" % n), "wb") as f:
+                f.write(envelope.original_content)
+            with open(os.path.join(a.out, "%d.env" % n), "w") as f:
+                f.write(envelope.mail_from + "\n")
+                for r in envelope.rcpt_tos:
+                    f.write(r + "\n")
+                f.write(("tls" if session.ssl else "plain") + "\n")
+            os.rename(os.path.join(a.out, "%d.eml.tmp" % n), os.path.join(a.out, "%d.eml" % n))
+        return "250 2.0.0 stored"
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    if isinstance(auth_data, LoginPassword) and a.auth and \
+            auth_data.login.decode() == a.auth[0] and auth_data.password.decode() == a.auth[1]:
+        return AuthResult(success=True)
+    return AuthResult(success=False, handled=False)
+
+ctx = None
+if a.tls:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(a.tls[0], a.tls[1])
+
+class C(Controller):
+    def factory(self):
+        kw = {}
+        if ctx is not None and not a.smtps:
+            kw["tls_context"] = ctx
+        if a.auth:
+            kw["authenticator"] = authenticator
+            kw["auth_require_tls"] = True
+        else:
+            kw["auth_require_tls"] = False
+        return SMTP(self.handler, hostname="testserver", **kw)
+
+kw = {}
+if a.smtps:
+    kw["ssl_context"] = ctx
+c = C(Handler(), hostname="127.0.0.1", port=a.port, ready_timeout=10, **kw)
+c.start()
+open(os.path.join(a.out, "ready"), "w").close()
+try:
+    while True:
+        time.sleep(3600)
+except KeyboardInterrupt:
+    pass
+finally:
+    c.stop()

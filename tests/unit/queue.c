@@ -1,0 +1,111 @@
+#include "tap.h"
+#include "queue.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+int main(void)
+{
+	struct queue_env e, d;
+	struct mm_err err = { 0 };
+	struct buf b;
+	char dir[] = "/tmp/mm-queue-XXXXXX";
+
+	queue_env_init(&e);
+	snprintf(e.id, sizeof(e.id), "%s", "65f0.1234.abcdef");
+	e.created = 1700000000;
+	e.size = 42;
+	snprintf(e.from, sizeof(e.from), "%s", "me@example.test");
+	e.attempts = 3;
+	e.next_try = 1700000600;
+	queue_text_set(e.last_error, "451 4.3.0 try\r\nlater");
+	queue_env_add_rcpt(&e, "a@example.org");
+	queue_env_add_rcpt(&e, "b@example.org");
+	e.r[1].state = QUEUE_FAILED;
+	queue_text_set(e.r[1].text, "550 no such user");
+	is_str(e.last_error, "451 4.3.0 try??later", "controls replaced in text");
+
+	buf_init(&b);
+	queue_env_encode(&e, &b);
+	ok(queue_env_decode(b.data, b.len, &d, &err) == 0, "decode what was encoded");
+	is_str(d.id, e.id, "id");
+	is_int(d.created, 1700000000, "created");
+	is_int(d.size, 42, "size");
+	is_str(d.from, "me@example.test", "from");
+	is_int(d.attempts, 3, "attempts");
+	is_int(d.next_try, 1700000600, "next-try");
+	is_str(d.last_error, e.last_error, "last error");
+	is_int(d.nr, 2, "two recipients");
+	is_int(d.r[0].state, QUEUE_PENDING, "pending");
+	is_int(d.r[1].state, QUEUE_FAILED, "failed");
+	is_str(d.r[1].text, "550 no such user", "recipient text");
+	queue_env_free(&d);
+
+	{
+		const char *bad[] = {
+			"mm-queue 2\nid 1\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid ../x\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\nrcpt pending -oQ/tmp@b.c\n",
+			"mm-queue 1\nid 1\nrcpt maybe a@b.c\n",
+			"mm-queue 1\nid 1\n",
+			"mm-queue 1\nid 1\nfrom x\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\nunknown 1\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\ncreated -5\nrcpt pending a@b.c\n",
+		};
+		for (size_t i = 0; i < MM_NELEM(bad); i++)
+			ok(queue_env_decode(bad[i], strlen(bad[i]), &d, &err) == -1, "corrupt envelope %zu refused", i);
+	}
+	{
+		const char *nul = "mm-queue 1\nid 1\nfrom \nrcpt pending a@b.c";
+		ok(queue_env_decode(nul, strlen(nul), &d, &err) == 0,
+	    "null sender, no final newline");
+		queue_env_free(&d);
+	}
+
+	is_int(queue_backoff(1), QUEUE_BACKOFF_MIN, "first backoff");
+	is_int(queue_backoff(2), 2 * QUEUE_BACKOFF_MIN, "doubles");
+	is_int(queue_backoff(100), QUEUE_BACKOFF_MAX, "capped");
+
+	/* on disk */
+	{
+		struct queue q;
+		char **ids;
+		size_t n;
+		int fd, fd2;
+		struct buf m;
+
+		ok(mkdtemp(dir) != NULL, "scratch dir");
+		ok(queue_open(&q, dir, &err) == 0, "open");
+		e.id[0] = 0;
+		ok(queue_add(&q, &e, "msg\r\n", 5, &err) == 0, "add");
+		ok(queue_list(&q, &ids, &n, &err) == 0 && n == 1 && !strcmp(ids[0], e.id), "listed");
+		is_int(queue_lock(&q, ids[0], &fd, &err), 1, "locked");
+		is_int(queue_lock(&q, ids[0], &fd2, &err), 0, "second lock refused");
+		buf_init(&m);
+		ok(queue_load(&q, ids[0], &d, &m, &err) == 0 && m.len == 5 && d.size == 5, "load");
+		d.attempts++;
+		ok(queue_update(&q, &d, &err) == 0, "update");
+		queue_env_free(&d);
+		ok(queue_load(&q, ids[0], &d, NULL, &err) == 0 && d.attempts == 4, "update stuck");
+		queue_env_free(&d);
+		ok(queue_remove(&q, ids[0], &err) == 0, "remove");
+		is_int(queue_load(&q, ids[0], &d, NULL, &err), 1, "gone");
+		close(fd);
+		is_int(queue_lock(&q, ids[0], &fd, &err), 0, "lock of a removed job: 0");
+		buf_free(&m);
+		queue_ids_free(ids, n);
+		{
+			char p[200];
+			const char *sub[] = { "tmp", "msg", "env" };
+			for (int i = 0; i < 3; i++) {
+				snprintf(p, sizeof(p), "%s/%s", dir, sub[i]);
+				ok(rmdir(p) == 0, "%s empty", sub[i]);
+			}
+			ok(rmdir(dir) == 0, "clean");
+		}
+		queue_close(&q);
+	}
+	queue_env_free(&e);
+	buf_free(&b);
+	return done_testing();
+}
