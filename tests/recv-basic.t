@@ -28,7 +28,7 @@ is "$(mlist "$ROOT/example.org/me" | wc -l | tr -d ' ')" 1 "mblaze mlist sees th
 like "$(mshow -q "$f" 2>&1; mshow -H "$f" 2>/dev/null)" 'Subject: first' "mblaze reads the header"
 
 # suffix folder, postmaster, several recipients, duplicates once
-out=$(swaks --pipe "$RECV" --from '<>' --to me+sub@example.org,POSTMASTER@example.org,you@example.org,me+sub@example.org 2>&1)
+out=$(swaks --pipe "$RECV" --from '<>' --h-From 'MAILER-DAEMON@other.net' --to me+sub@example.org,POSTMASTER@example.org,you@example.org,me+sub@example.org 2>&1)
 like "$out" '250 2.0.0 delivered to 3 mailboxes' "three mailboxes, duplicate recipient delivered once"
 is "$(nnew example.org/me/sub)" 1 "suffix folder me/sub"
 is "$(nnew example.org/postmaster)" 1 "postmaster"
