@@ -59,13 +59,14 @@ static const char *usage_text =
 "  --max-per-ip N       concurrent connections per client address (default 5)\n"
 "  --test IP            session on stdin/stdout as if from IP, showing decisions\n"
 "  --spf MODE --dkim MODE --dmarc MODE   off|tag|enforce (default tag, tag, enforce)\n"
+"  --spf-timeout SECS   deadline of one SPF evaluation (default 20)\n"
 "  --resolver IP[:PORT] DNS server (or MM_RESOLVER)\n"
 "  -h, --help, --version\n";
 
 enum {
 	O_ROOT = 256, O_HOSTNAME, O_SUFFIX, O_MAXSIZE, O_MAXRCPT, O_MAXERR, O_TIMEOUT,
 	O_DTIMEOUT, O_GREET, O_BAREEOL, O_CERT, O_KEY, O_USER, O_UMASK, O_LOG, O_LISTEN,
-	O_MAXCONN, O_PERIP, O_TEST, O_RESOLVER, O_VERSION, O_SUBMIT, O_SPF, O_DKIM, O_DMARC,
+	O_MAXCONN, O_PERIP, O_TEST, O_RESOLVER, O_VERSION, O_SUBMIT, O_SPF, O_DKIM, O_DMARC, O_SPFTIME,
 };
 
 static const struct option longopts[] = {
@@ -93,6 +94,7 @@ static const struct option longopts[] = {
 	{ "spf", required_argument, NULL, O_SPF },
 	{ "dkim", required_argument, NULL, O_DKIM },
 	{ "dmarc", required_argument, NULL, O_DMARC },
+	{ "spf-timeout", required_argument, NULL, O_SPFTIME },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -107,6 +109,7 @@ struct opts {
 	mode_t umask;
 	long long max_conn, max_per_ip;
 	enum mxauth_mode spf, dkim, dmarc;
+	int spf_timeout;
 };
 
 static long long num(const char *name, const char *s, long long min, long long max)
@@ -411,6 +414,7 @@ int main(int argc, char **argv)
 	o.max_per_ip = RECV_MAX_PER_IP_DEFAULT;
 	o.resolver = getenv("MM_RESOLVER");
 	o.spf = MXAUTH_TAG;
+	o.spf_timeout = MXAUTH_SPF_TIMEOUT_MS / 1000;
 	o.dkim = MXAUTH_TAG;
 	o.dmarc = MXAUTH_ENFORCE;
 	log_init("mm-recv", LOG_DEST_STDERR);
@@ -456,6 +460,7 @@ int main(int argc, char **argv)
 		case O_PERIP: o.max_per_ip = num("max-per-ip", optarg, 1, 100000); break;
 		case O_TEST: o.test = optarg; break;
 		case O_RESOLVER: o.resolver = optarg; break;
+		case O_SPFTIME: o.spf_timeout = secs("spf-timeout", optarg); break;
 		case O_SPF:
 		case O_DKIM:
 		case O_DMARC:
@@ -527,6 +532,7 @@ int main(int argc, char **argv)
 	mx.auth.dkim = o.dkim;
 	mx.auth.dmarc = o.dmarc;
 	mx.auth.resolver = o.resolver;
+	mx.auth.spf_timeout_ms = o.spf_timeout * 1000;
 	mx.auth.psl = psl;
 	mx.auth.hostname = o.hostname;
 

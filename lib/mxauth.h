@@ -29,7 +29,7 @@
 enum mxauth_mode { MXAUTH_OFF, MXAUTH_TAG, MXAUTH_ENFORCE };
 int mxauth_parse_mode(const char *s, enum mxauth_mode *out);
 
-#define MXAUTH_HEADER_MAX 8192
+#define MXAUTH_SPF_TIMEOUT_MS 20000   /* SPF evaluation deadline, all lookups */
 
 struct mxauth_conf {
 	enum mxauth_mode spf, dkim, dmarc;
