@@ -59,6 +59,7 @@ static const char *usage_text =
 "  --max-per-ip N       concurrent connections per client address (default 5)\n"
 "  --test IP            session on stdin/stdout as if from IP, showing decisions\n"
 "  --spf MODE --dkim MODE --dmarc MODE   off|tag|enforce (default tag, tag, enforce)\n"
+"  --dnsbl ZONE         refuse clients listed in ZONE (repeatable)\n"
 "  --spf-timeout SECS   deadline of one SPF evaluation (default 20)\n"
 "  --resolver IP[:PORT] DNS server (or MM_RESOLVER)\n"
 "  -h, --help, --version\n";
@@ -66,7 +67,7 @@ static const char *usage_text =
 enum {
 	O_ROOT = 256, O_HOSTNAME, O_SUFFIX, O_MAXSIZE, O_MAXRCPT, O_MAXERR, O_TIMEOUT,
 	O_DTIMEOUT, O_GREET, O_BAREEOL, O_CERT, O_KEY, O_USER, O_UMASK, O_LOG, O_LISTEN,
-	O_MAXCONN, O_PERIP, O_TEST, O_RESOLVER, O_VERSION, O_SUBMIT, O_SPF, O_DKIM, O_DMARC, O_SPFTIME,
+	O_MAXCONN, O_PERIP, O_TEST, O_RESOLVER, O_VERSION, O_SUBMIT, O_SPF, O_DKIM, O_DMARC, O_SPFTIME, O_DNSBL,
 };
 
 static const struct option longopts[] = {
@@ -95,6 +96,7 @@ static const struct option longopts[] = {
 	{ "dkim", required_argument, NULL, O_DKIM },
 	{ "dmarc", required_argument, NULL, O_DMARC },
 	{ "spf-timeout", required_argument, NULL, O_SPFTIME },
+	{ "dnsbl", required_argument, NULL, O_DNSBL },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -110,6 +112,8 @@ struct opts {
 	long long max_conn, max_per_ip;
 	enum mxauth_mode spf, dkim, dmarc;
 	int spf_timeout;
+	const char *dnsbl[MXAUTH_DNSBL_MAX];
+	size_t ndnsbl;
 };
 
 static long long num(const char *name, const char *s, long long min, long long max)
@@ -460,6 +464,13 @@ int main(int argc, char **argv)
 		case O_PERIP: o.max_per_ip = num("max-per-ip", optarg, 1, 100000); break;
 		case O_TEST: o.test = optarg; break;
 		case O_RESOLVER: o.resolver = optarg; break;
+		case O_DNSBL:
+			if (o.ndnsbl >= MXAUTH_DNSBL_MAX)
+				mm_die(EX_USAGE, "--dnsbl: at most %d zones", MXAUTH_DNSBL_MAX);
+			if (addr_domain_ok(optarg, &err) < 0)
+				mm_die(EX_USAGE, "--dnsbl %s: %s", optarg, err.msg);
+			o.dnsbl[o.ndnsbl++] = optarg;
+			break;
 		case O_SPFTIME: o.spf_timeout = secs("spf-timeout", optarg); break;
 		case O_SPF:
 		case O_DKIM:
@@ -534,6 +545,8 @@ int main(int argc, char **argv)
 	mx.auth.resolver = o.resolver;
 	mx.auth.spf_timeout_ms = o.spf_timeout * 1000;
 	mx.auth.psl = psl;
+	memcpy(mx.dnsbl, o.dnsbl, sizeof mx.dnsbl);
+	mx.ndnsbl = o.ndnsbl;
 	mx.auth.hostname = o.hostname;
 
 	if (nl)

@@ -256,7 +256,15 @@ fail:
 	return -1;
 }
 
+static int hook_connect(void *ctx, struct smtpd *s, struct smtpd_reply *r)
+{
+	struct mx *mx = ctx;
+
+	return mxauth_dnsbl(&mx->auth, &mx->dns, s, mx->dnsbl, mx->ndnsbl, r);
+}
+
 const struct smtpd_hooks mx_hooks = {
+	.connect = hook_connect,
 	.mail = hook_mail,
 	.rcpt = hook_rcpt,
 	.data = hook_data,

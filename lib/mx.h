@@ -32,6 +32,8 @@ struct mx {
 	struct mxauth_conf auth;
 	struct dns_resolver *dns;  /* opened on first use, per process */
 	struct mxauth_tx tx;
+	const char *dnsbl[MXAUTH_DNSBL_MAX];
+	size_t ndnsbl;
 };
 
 /* Open ROOT (a directory; symlink allowed only for ROOT itself). */

@@ -8,6 +8,7 @@
 #include "mxauth.h"
 
 #include <arpa/nameser.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,6 +85,63 @@ int mxauth_mail(const struct mxauth_conf *c, struct dns_resolver **dns, struct s
 	if (c->spf == MXAUTH_ENFORCE && tx->spf.result == SPF_V_FAIL) {
 		smtpd_reply_set(r, 550, "5.7.23 <%s>: SPF of %s does not allow %s to send its mail",
 		    from, safe_domain(tx->spf_domain), s->peer_ip);
+		return -1;
+	}
+	return 0;
+}
+
+int mxauth_dnsbl(const struct mxauth_conf *c, struct dns_resolver **dns, struct smtpd *s,
+    const char *const *zones, size_t nzones, struct smtpd_reply *r)
+{
+	char rev[DNS_NAME_MAX], name[DNS_NAME_MAX];
+	struct dns_resolver *d;
+	char *arpa;
+
+	if (!nzones || !strcmp(s->peer_ip, "local") || !(d = resolver(c, dns)))
+		return 0;
+	if (dns_reverse_name(s->peer_ip, rev, sizeof rev) < 0)
+		return 0;
+	arpa = strstr(rev, ".in-addr.arpa");
+	if (!arpa)
+		arpa = strstr(rev, ".ip6.arpa");
+	if (!arpa)
+		return 0;
+	*arpa = '\0';
+	for (size_t i = 0; i < nzones; i++) {
+		struct dns_answer a, t;
+		int listed = 0;
+
+		if (snprintf_ok(name, sizeof name, "%s.%s", rev, zones[i]) < 0)
+			continue;
+		if (dns_query(d, name, ns_t_a, &a, NULL) == DNS_OK)
+			for (size_t k = 0; k < a.nrr; k++) {
+				const unsigned char *b = a.rr[k].addr;
+				if (a.rr[k].family != AF_INET || b[0] != 127)
+					continue;
+				if (b[1] == 255 && b[2] == 255) {
+					log_warn("%s: DNSBL %s refused our query (%s): not a listing", s->id,
+					    zones[i], a.rr[k].addrstr);
+					continue;
+				}
+				if (b[1] == 0 && b[2] == 0 && b[3] >= 2)
+					listed = 1;
+			}
+		dns_answer_free(&a);
+		smtpd_trace(s, "DNSBL %s: %s %s", zones[i], s->peer_ip, listed ? "listed" : "not listed");
+		if (!listed)
+			continue;
+		{
+			char why[200] = "listed";
+			if (dns_query(d, name, ns_t_txt, &t, NULL) == DNS_OK && t.nrr) {
+				size_t o = 0;
+				for (const char *p = t.rr[0].txt; *p && o + 1 < sizeof why; p++)
+					why[o++] = (*p >= 0x20 && *p < 0x7f) ? *p : ' ';
+				why[o] = '\0';
+			}
+			dns_answer_free(&t);
+			log_info("%s: %s: refused: listed by %s: %s", s->id, s->peer_ip, zones[i], why);
+			smtpd_reply_set(r, 554, "5.7.1 %s is listed by %s: %s", s->peer_ip, zones[i], why);
+		}
 		return -1;
 	}
 	return 0;

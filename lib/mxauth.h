@@ -47,6 +47,17 @@ struct mxauth_tx {
 	char spf_domain[ADDR_DOMAIN_MAX + 1];
 };
 
+#define MXAUTH_DNSBL_MAX 16      /* --dnsbl zones */
+
+/*
+ * Connect: DNS block lists.  A client whose reversed address has an A
+ * record 127.0.0.2..127.0.0.255 under a zone is listed (refused 554 5.7.1
+ * with the list's TXT reason); 127.255.255.x means the list refused our
+ * query (logged, not a listing); no answer or an error is not a listing.
+ */
+int mxauth_dnsbl(const struct mxauth_conf *c, struct dns_resolver **dns, struct smtpd *s,
+    const char *const *zones, size_t nzones, struct smtpd_reply *r);
+
 /* MAIL FROM: SPF.  0 accept, -1 refuse with r filled. */
 int mxauth_mail(const struct mxauth_conf *c, struct dns_resolver **dns, struct smtpd *s,
     struct mxauth_tx *tx, struct smtpd_reply *r);

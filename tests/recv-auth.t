@@ -22,6 +22,9 @@ soa() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. h.%s. 1 3600 600 86400 30
 	echo 'loop IN TXT "v=spf1 include:loop.other.net -all"'
 	printf 'many IN TXT "v=spf1"'; for i in $(seq 20); do printf ' " include:i%d.other.net"' "$i"; done; echo ' " -all"'
 	for i in $(seq 20); do echo "i$i IN TXT \"v=spf1 -all\""; done
+	echo '50.2.0.192.bl IN A 127.0.0.2'
+	echo '50.2.0.192.bl IN TXT "spam source, see https://bl.example/50"'
+	echo '51.2.0.192.bl IN A 127.255.255.254'
 	echo 'exp IN TXT "v=spf1 -all exp=why.other.net"'
 	printf 'why IN TXT'; for i in $(seq 30); do printf ' "%%{l}-%%{d}-%%{i}-%%{h} "'; done; echo
 } >"$T/zones/other.net.zone"
@@ -130,6 +133,18 @@ got=$(last)
 is "$(printf '%s\n' "$got" | grep -c '^Authentication-Results: mx.example.org')" 1 "only our own A-R remains under our id"
 like "$got" 'Authentication-Results: other.example; spf=pass' "foreign A-R kept"
 unlike "$got" 'dkim=pass header.d=example.org' "forged result gone"
+
+# DNSBL
+out=$(send 192.0.2.50 a@other.net "$T/signed" --dnsbl bl.other.net)
+like "$out" '554 5.7.1 192.0.2.50 is listed by bl.other.net: spam source, see https://bl.example/50' "DNSBL listing: refused at connect with the list's reason"
+unlike "$out" '^<-  220' "no banner for a listed client"
+out=$(send 192.0.2.51 a@other.net "$T/signed" --dnsbl bl.other.net --spf off --dmarc off)
+like "$out" '250 2.0.0 delivered' "127.255.255.254 (list refused the query) is not a listing"
+like "$out" 'DNSBL bl.other.net refused our query' "and it is logged"
+last >/dev/null
+out=$(send 192.0.2.1 a@other.net "$T/signed" --dnsbl bl.other.net)
+like "$out" '250 2.0.0 delivered' "an unlisted client passes"
+last >/dev/null
 
 # --test shows the decisions
 out=$( { sleep 0.3; printf 'EHLO c.example.net\r\nMAIL FROM:<a@other.net>\r\nRCPT TO:<me@example.org>\r\nDATA\r\n'; cat "$T/signed"; printf '.\r\nQUIT\r\n'; } |
