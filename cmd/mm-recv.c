@@ -58,13 +58,16 @@ static const char *usage_text =
 "  --max-conn N         concurrent connections in the accept loop (default 20)\n"
 "  --max-per-ip N       concurrent connections per client address (default 5)\n"
 "  --test IP            session on stdin/stdout as if from IP, showing decisions\n"
+"  --spf MODE --dkim MODE --dmarc MODE   off|tag|enforce (default tag, tag, enforce)\n"
+"  --dnsbl ZONE         refuse clients listed in ZONE (repeatable)\n"
+"  --spf-timeout SECS   deadline of one SPF evaluation (default 20)\n"
 "  --resolver IP[:PORT] DNS server (or MM_RESOLVER)\n"
 "  -h, --help, --version\n";
 
 enum {
 	O_ROOT = 256, O_HOSTNAME, O_SUFFIX, O_MAXSIZE, O_MAXRCPT, O_MAXERR, O_TIMEOUT,
 	O_DTIMEOUT, O_GREET, O_BAREEOL, O_CERT, O_KEY, O_USER, O_UMASK, O_LOG, O_LISTEN,
-	O_MAXCONN, O_PERIP, O_TEST, O_RESOLVER, O_VERSION, O_SUBMIT,
+	O_MAXCONN, O_PERIP, O_TEST, O_RESOLVER, O_VERSION, O_SUBMIT, O_SPF, O_DKIM, O_DMARC, O_SPFTIME, O_DNSBL,
 };
 
 static const struct option longopts[] = {
@@ -89,6 +92,11 @@ static const struct option longopts[] = {
 	{ "test", required_argument, NULL, O_TEST },
 	{ "resolver", required_argument, NULL, O_RESOLVER },
 	{ "submit", no_argument, NULL, O_SUBMIT },
+	{ "spf", required_argument, NULL, O_SPF },
+	{ "dkim", required_argument, NULL, O_DKIM },
+	{ "dmarc", required_argument, NULL, O_DMARC },
+	{ "spf-timeout", required_argument, NULL, O_SPFTIME },
+	{ "dnsbl", required_argument, NULL, O_DNSBL },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -102,6 +110,10 @@ struct opts {
 	int log_set;
 	mode_t umask;
 	long long max_conn, max_per_ip;
+	enum mxauth_mode spf, dkim, dmarc;
+	int spf_timeout;
+	const char *dnsbl[MXAUTH_DNSBL_MAX];
+	size_t ndnsbl;
 };
 
 static long long num(const char *name, const char *s, long long min, long long max)
@@ -390,6 +402,7 @@ int main(int argc, char **argv)
 	int lfds[RECV_MAX_LISTEN], c;
 	size_t nl = 0;
 	long long v;
+	struct dmarc_psl *psl = NULL;
 
 	memset(&o, 0, sizeof o);
 	o.root = "/var/mail";
@@ -404,6 +417,10 @@ int main(int argc, char **argv)
 	o.max_conn = RECV_MAX_CONN_DEFAULT;
 	o.max_per_ip = RECV_MAX_PER_IP_DEFAULT;
 	o.resolver = getenv("MM_RESOLVER");
+	o.spf = MXAUTH_TAG;
+	o.spf_timeout = MXAUTH_SPF_TIMEOUT_MS / 1000;
+	o.dkim = MXAUTH_TAG;
+	o.dmarc = MXAUTH_ENFORCE;
 	log_init("mm-recv", LOG_DEST_STDERR);
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -447,6 +464,21 @@ int main(int argc, char **argv)
 		case O_PERIP: o.max_per_ip = num("max-per-ip", optarg, 1, 100000); break;
 		case O_TEST: o.test = optarg; break;
 		case O_RESOLVER: o.resolver = optarg; break;
+		case O_DNSBL:
+			if (o.ndnsbl >= MXAUTH_DNSBL_MAX)
+				mm_die(EX_USAGE, "--dnsbl: at most %d zones", MXAUTH_DNSBL_MAX);
+			if (addr_domain_ok(optarg, &err) < 0)
+				mm_die(EX_USAGE, "--dnsbl %s: %s", optarg, err.msg);
+			o.dnsbl[o.ndnsbl++] = optarg;
+			break;
+		case O_SPFTIME: o.spf_timeout = secs("spf-timeout", optarg); break;
+		case O_SPF:
+		case O_DKIM:
+		case O_DMARC:
+			if (mxauth_parse_mode(optarg, c == O_SPF ? &o.spf : c == O_DKIM ? &o.dkim : &o.dmarc) < 0)
+				mm_die(EX_USAGE, "--%s %s: want off, tag or enforce",
+				    c == O_SPF ? "spf" : c == O_DKIM ? "dkim" : "dmarc", optarg);
+			break;
 		case O_SUBMIT: mm_die(EX_USAGE, "--submit: not implemented yet");
 		case O_VERSION: printf("mm-recv %s\n", MM_VERSION); return 0;
 		case 'h': fputs(usage_text, stdout); return 0;
@@ -496,11 +528,26 @@ int main(int argc, char **argv)
 		if (!o.sc.tls)
 			mm_die(EX_CONFIG, "TLS: %s", err.msg);
 	}
+	if (o.dmarc != MXAUTH_OFF) {
+		psl = dmarc_psl_load(NULL, &err);
+		if (!psl)
+			log_warn("public suffix list: %s (DMARC relaxed alignment falls back to exact names)",
+			    err.msg);
+	}
 	drop_privileges(o.user);
 	if (mx_init(&mx, o.root, &err) < 0)
 		mm_die(EX_CONFIG, "--root: %s", err.msg);
 	mx.suffix_sep = o.suffix_sep;
 	mx.hostname = o.hostname;
+	mx.auth.spf = o.spf;
+	mx.auth.dkim = o.dkim;
+	mx.auth.dmarc = o.dmarc;
+	mx.auth.resolver = o.resolver;
+	mx.auth.spf_timeout_ms = o.spf_timeout * 1000;
+	mx.auth.psl = psl;
+	memcpy(mx.dnsbl, o.dnsbl, sizeof mx.dnsbl);
+	mx.ndnsbl = o.ndnsbl;
+	mx.auth.hostname = o.hostname;
 
 	if (nl)
 		return accept_loop(&o, &mx, lfds, nl);
@@ -512,5 +559,7 @@ int main(int argc, char **argv)
 	mx_free(&mx);
 	if (o.sc.tls)
 		SSL_CTX_free(o.sc.tls);
+	if (psl)
+		dmarc_psl_free(psl);
 	return c;
 }

@@ -19,15 +19,17 @@
 #include "util.h"
 
 #define MAILDIR_NAME_MAX 255
-#define MAILDIR_FILE_MODE 0600
-#define MAILDIR_DIR_MODE  0700
+/* Modes before the umask: mm-recv's --umask (default 077) decides, so
+ * files are 0600 and folders 0700 unless a shared group is wanted. */
+#define MAILDIR_FILE_MODE 0666
+#define MAILDIR_DIR_MODE  0777
 
 /* Open one directory component below dirfd, refusing symlinks; -1 with
  * errno kept in err->code (ENOENT: does not exist; ELOOP/ENOTDIR: a
  * symlink or not a directory). */
 int maildir_openat(int dirfd, const char *name, struct mm_err *err);
 
-/* Make sure tmp/, new/, cur/ exist in the mailbox (created 0700). */
+/* Make sure tmp/, new/, cur/ exist in the mailbox. */
 int maildir_prepare(int mdfd, struct mm_err *err);
 
 /* A unique file name: time.MusecPpidQcounterRrandom.host,S=size */

@@ -21,12 +21,18 @@ struct mx_rcpt {
 	char path[ADDR_DOMAIN_MAX + 2 * ADDR_LOCAL_MAX + 4];   /* domain/local[/suffix] */
 };
 
+static int ours(void *ctx, const char *domain)
+{
+	return mx_is_our_domain(ctx, domain);
+}
+
 int mx_init(struct mx *mx, const char *root, struct mm_err *err)
 {
 	memset(mx, 0, sizeof *mx);
+	mx->auth.is_ours = ours;
+	mx->auth.ours_ctx = mx;
 	mx->root = root;
 	mx->suffix_sep = MX_SUFFIX_SEP_DEFAULT;
-	mx->own_sender_check = 1;
 	mx->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (mx->rootfd < 0)
 		return err_sys(err, "%s", root);
@@ -38,6 +44,9 @@ void mx_free(struct mx *mx)
 	if (mx->rootfd >= 0)
 		close(mx->rootfd);
 	mx->rootfd = -1;
+	if (mx->dns)
+		dns_close(mx->dns);
+	mx->dns = NULL;
 }
 
 int mx_is_our_domain(const struct mx *mx, const char *domain)
@@ -56,22 +65,8 @@ int mx_is_our_domain(const struct mx *mx, const char *domain)
 static int hook_mail(void *ctx, struct smtpd *s, struct smtpd_reply *r)
 {
 	struct mx *mx = ctx;
-	char a[ADDR_STR_MAX];
 
-	if (s->mail_null) {
-		smtpd_trace(s, "sender: null (bounce)");
-		return 0;
-	}
-	addr_format(&s->mail, a);
-	if (mx->own_sender_check && mx_is_our_domain(mx, s->mail.domain)) {
-		smtpd_trace(s, "sender domain %s is ours: refused (no DKIM verification here)",
-		    s->mail.domain);
-		smtpd_reply_set(r, 550, "5.7.1 <%s>: mail from %s must be submitted, not sent to "
-		    "the MX", a, s->mail.domain);
-		return -1;
-	}
-	smtpd_trace(s, "sender <%s>: accepted", a);
-	return 0;
+	return mxauth_mail(&mx->auth, &mx->dns, s, &mx->tx, r);
 }
 
 static int lookup_fail(struct smtpd *s, struct smtpd_reply *r, const char *as,
@@ -183,7 +178,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	struct mx *mx = ctx;
 	struct maildir_tx tx;
 	struct mm_err e;
-	struct buf head;
+	struct buf head, auth, body;
 	char date[64], sender[ADDR_STR_MAX], as[ADDR_STR_MAX];
 	const char *with;
 	size_t copies = 0;
@@ -201,6 +196,15 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 		with = s->tls_done ? "SMTPS" : "SMTP";
 	maildir_tx_init(&tx, mx->hostname);
 	buf_init(&head);
+	buf_init(&auth);
+	buf_init(&body);
+	if (mxauth_data(&mx->auth, &mx->dns, s, &mx->tx, msg, &auth, &body, r) < 0) {
+		log_info("%s: %s: message refused: %d %s", s->id, s->peer_ip, r->code, r->text);
+		buf_free(&auth);
+		buf_free(&body);
+		buf_free(&head);
+		return -1;
+	}
 	for (size_t i = 0; i < s->nrcpt; i++) {
 		struct mx_rcpt *mr = s->rcpt[i].data;
 
@@ -215,7 +219,8 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 			buf_printf(&head, "\t(version=%s cipher=%s)\n", io_tls_version(s->io),
 			    io_tls_cipher(s->io));
 		buf_printf(&head, "\tfor <%s>; %s\n", as, date);
-		if (maildir_tx_add(&tx, mr->fd, head.data, head.len, msg->data, msg->len, &e) < 0)
+		buf_append(&head, auth.data, auth.len);
+		if (maildir_tx_add(&tx, mr->fd, head.data, head.len, body.data, body.len, &e) < 0)
 			goto fail;
 		copies++;
 	}
@@ -233,6 +238,8 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	}
 	maildir_tx_free(&tx);
 	buf_free(&head);
+	buf_free(&auth);
+	buf_free(&body);
 	smtpd_reply_set(r, 250, "2.0.0 delivered to %zu mailbox%s (id %s.%lu)", copies,
 	    copies == 1 ? "" : "es", s->id, s->messages + 1);
 	return 0;
@@ -240,6 +247,8 @@ fail:
 	log_err("%s: %s: delivery failed, nothing delivered: %s", s->id, s->peer_ip, e.msg);
 	maildir_tx_abort(&tx);
 	buf_free(&head);
+	buf_free(&auth);
+	buf_free(&body);
 	if (e.code == ENOSPC || e.code == EDQUOT)
 		smtpd_reply_set(r, 452, "4.3.1 insufficient storage: try again later");
 	else
@@ -247,7 +256,15 @@ fail:
 	return -1;
 }
 
+static int hook_connect(void *ctx, struct smtpd *s, struct smtpd_reply *r)
+{
+	struct mx *mx = ctx;
+
+	return mxauth_dnsbl(&mx->auth, &mx->dns, s, mx->dnsbl, mx->ndnsbl, r);
+}
+
 const struct smtpd_hooks mx_hooks = {
+	.connect = hook_connect,
 	.mail = hook_mail,
 	.rcpt = hook_rcpt,
 	.data = hook_data,

@@ -11,15 +11,14 @@
  * (the sender retries, nothing is lost) and an error is logged, rather
  * than mail for postmaster silently going somewhere unexpected.
  *
- * Anti-forgery: an envelope sender in one of our own domains (a directory
- * under ROOT) is refused at MAIL FROM with 550 5.7.1, because this build
- * cannot yet verify DKIM signatures (lib/dkimverify is future work): the
- * strict choice, which loses no legitimate mail from outside and lets no
- * forged mail from inside.
+ * Authentication (SPF, DKIM, DMARC, the anti-forgery rule for our own
+ * domains) is lib/mxauth's; this module calls it at MAIL FROM and at the
+ * end of DATA and prepends what it reports.
  */
 #ifndef MM_MX_H
 #define MM_MX_H
 
+#include "mxauth.h"
 #include "smtpd.h"
 
 #define MX_SUFFIX_SEP_DEFAULT "+/"
@@ -30,7 +29,11 @@ struct mx {
 	int rootfd;
 	const char *suffix_sep;
 	const char *hostname;
-	int own_sender_check;     /* refuse MAIL FROM of our own domains */
+	struct mxauth_conf auth;
+	struct dns_resolver *dns;  /* opened on first use, per process */
+	struct mxauth_tx tx;
+	const char *dnsbl[MXAUTH_DNSBL_MAX];
+	size_t ndnsbl;
 };
 
 /* Open ROOT (a directory; symlink allowed only for ROOT itself). */

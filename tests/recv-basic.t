@@ -28,7 +28,7 @@ is "$(mlist "$ROOT/example.org/me" | wc -l | tr -d ' ')" 1 "mblaze mlist sees th
 like "$(mshow -q "$f" 2>&1; mshow -H "$f" 2>/dev/null)" 'Subject: first' "mblaze reads the header"
 
 # suffix folder, postmaster, several recipients, duplicates once
-out=$(swaks --pipe "$RECV" --from '<>' --to me+sub@example.org,POSTMASTER@example.org,you@example.org,me+sub@example.org 2>&1)
+out=$(swaks --pipe "$RECV" --from '<>' --h-From 'MAILER-DAEMON@other.net' --to me+sub@example.org,POSTMASTER@example.org,you@example.org,me+sub@example.org 2>&1)
 like "$out" '250 2.0.0 delivered to 3 mailboxes' "three mailboxes, duplicate recipient delivered once"
 is "$(nnew example.org/me/sub)" 1 "suffix folder me/sub"
 is "$(nnew example.org/postmaster)" 1 "postmaster"
@@ -71,4 +71,12 @@ like "$out" "252, b'2.5.0" "VRFY: 252"
 like "$out" "214, b'2.0.0 commands" "HELP: 214"
 is "$(nnew example.org/him)" 2 "smtplib: two messages on one connection"
 like "$out" "221, b'2.0.0" "QUIT: 221"
+# --umask 007 with a setgid group folder: the group can read (several users)
+mkdir -p "$ROOT/example.org/grp"
+[ "$(id -u)" = 0 ] && chown nobody "$ROOT/example.org/grp"
+chmod 2770 "$ROOT/example.org/grp"
+swaks --pipe "$RECV --umask 007" --from a@other.net --to grp@example.org >/dev/null 2>&1
+f=$(find "$ROOT/example.org/grp/new" -type f)
+is "$(stat -c %a "$f")" 660 "--umask 007: message 0660"
+is "$(stat -c %a "$ROOT/example.org/grp/new")" 2770 "--umask 007: new/ 2770, group inherited"
 done_testing

@@ -1,0 +1,156 @@
+#!/bin/sh
+# mm-recv inbound authentication against real DNS (nsd) and real DKIM
+# signatures (dkimpy, keys made now): SPF, DKIM tightened, DMARC, the
+# anti-forgery rule for our own domains, Authentication-Results:.
+. "$(dirname "$0")/lib.sh"
+. "$MM_TOP/tests/recv/setup.sh"
+need openssl
+K=$T/keys; mkdir -p "$K" "$T/zones"
+DK="$PY $MM_TOP/tests/recv/dkimtool.py"
+rsa=$($DK keygen rsa 2048 "$K" rsa) || bail "keygen"
+ed=$($DK keygen ed25519 "$K" ed) || bail "keygen"
+small=$($DK keygen rsa 512 "$K" small) || bail "keygen"
+mine=$($DK keygen rsa 2048 "$K" me) || bail "keygen"
+soa() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. h.%s. 1 3600 600 86400 300\n  IN NS ns.%s.\nns IN A 127.0.0.1\n' "$1" "$1" "$1" "$1"; }
+{
+	soa other.net
+	echo '@ IN TXT "v=spf1 ip4:192.0.2.1 -all"'
+	echo '_dmarc IN TXT "v=DMARC1; p=reject"'
+	echo "rsa._domainkey IN TXT $rsa"
+	echo "ed._domainkey IN TXT $ed"
+	echo "small._domainkey IN TXT $small"
+	echo 'loop IN TXT "v=spf1 include:loop.other.net -all"'
+	printf 'many IN TXT "v=spf1"'; for i in $(seq 20); do printf ' " include:i%d.other.net"' "$i"; done; echo ' " -all"'
+	for i in $(seq 20); do echo "i$i IN TXT \"v=spf1 -all\""; done
+	echo '50.2.0.192.bl IN A 127.0.0.2'
+	echo '50.2.0.192.bl IN TXT "spam source, see https://bl.example/50"'
+	echo '51.2.0.192.bl IN A 127.255.255.254'
+	echo 'exp IN TXT "v=spf1 -all exp=why.other.net"'
+	printf 'why IN TXT'; for i in $(seq 30); do printf ' "%%{l}-%%{d}-%%{i}-%%{h} "'; done; echo
+} >"$T/zones/other.net.zone"
+{
+	soa example.org
+	echo '@ IN TXT "v=spf1 -all"'
+	echo "me._domainkey IN TXT $mine"
+} >"$T/zones/example.org.zone"
+start_nsd other.net example.org
+A="mm-recv --root $ROOT --hostname mx.example.org --log stderr $RUSER --resolver $MM_RESOLVER"
+
+msg() { # FROM SUBJECT -> a message on stdout (CRLF)
+	printf 'From: %s\r\nTo: me@example.org\r\nSubject: %s\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\n\r\nbody line\r\n' "$1" "$2"
+}
+send() { # IP ENVFROM FILE [mm-recv options]
+	_ip=$1 _from=$2 _f=$3; shift 3
+	swaks --pipe "env TCPREMOTEIP=$_ip $A $*" --from "$_from" --to me@example.org --data @"$_f" 2>&1
+}
+last() { f=$(ls -t "$ROOT"/example.org/me/new/* 2>/dev/null | head -n 1); [ -n "$f" ] && cat "$f"; rm -f "$ROOT"/example.org/me/new/*; }
+
+# SPF
+msg a@other.net spf >"$T/m"
+$DK sign "$K/rsa.key" rsa-sha256 rsa other.net <"$T/m" >"$T/signed"
+out=$(send 192.0.2.1 a@other.net "$T/signed")
+like "$out" '250 2.0.0 delivered' "signed mail from an SPF-permitted address: delivered"
+got=$(last)
+like "$got" 'Received-SPF: pass' "Received-SPF: pass"
+like "$got" 'Authentication-Results: mx.example.org;' "one Authentication-Results: with our authserv-id"
+like "$got" 'spf=pass smtp.mailfrom=a@other.net' "A-R: spf=pass"
+like "$got" 'dkim=pass header.d=other.net header.s=rsa header.a=rsa-sha256' "A-R: rsa-sha256 dkim=pass"
+like "$got" 'dmarc=pass header.from=other.net' "A-R: dmarc=pass"
+out=$(send 192.0.2.99 a@other.net "$T/signed" --spf enforce)
+like "$out" '550 5.7.23 <a@other.net>: SPF of other.net does not allow 192.0.2.99' "--spf enforce: SPF fail refused at MAIL"
+out=$(send 192.0.2.99 a@other.net "$T/signed")
+like "$out" '250 2.0.0 delivered' "--spf tag (default): SPF fail recorded, DKIM keeps DMARC passing"
+like "$(last)" 'spf=fail' "A-R: spf=fail"
+for d in loop many; do
+	out=$(send 192.0.2.1 "a@$d.other.net" "$T/signed" --dmarc off)
+	like "$out" '250 2.0.0 delivered' "SPF $d: session survives"
+	like "$(last)" 'spf=permerror' "SPF $d: permerror"
+done
+out=$(send 192.0.2.1 a@exp.other.net "$T/signed" --dmarc off)
+like "$(last)" 'spf=(fail|temperror) smtp.mailfrom=a@exp.other.net' "SPF with a long macro exp=: fail or temperror (libspf2 dies on it in its sandbox), session fine"
+# a resolver that never answers: temperror within --spf-timeout
+BH=$(free_port)
+$PY -c "
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', $BH))
+while True: s.recv(4096)
+" &
+bg_pid $!
+start=$(date +%s)
+out=$(swaks --pipe "env TCPREMOTEIP=192.0.2.1 mm-recv --root $ROOT --hostname mx.example.org --log stderr $RUSER --resolver 127.0.0.1:$BH --spf-timeout 2 --dkim off --dmarc off" --from a@other.net --to me@example.org --data @"$T/m" 2>&1)
+like "$out" '250 2.0.0 delivered' "DNS server that never answers: session survives"
+like "$(last)" 'spf=temperror' "and SPF is a temperror"
+ok "within the SPF deadline ($(($(date +%s) - start))s)" [ $(($(date +%s) - start)) -le 8 ]
+
+# DKIM, tightened
+$DK sign "$K/ed.key" ed25519-sha256 ed other.net <"$T/m" >"$T/s-ed"
+send 192.0.2.1 a@other.net "$T/s-ed" >/dev/null
+like "$(last)" 'dkim=pass header.d=other.net header.s=ed header.a=ed25519-sha256' "ed25519-sha256: pass"
+$DK sign "$K/rsa.key" rsa-sha1 rsa other.net <"$T/m" >"$T/s-sha1"
+out=$(send 192.0.2.1 a@other.net "$T/s-sha1" --dmarc tag)
+like "$(last)" 'dkim=fail header.d=other.net header.s=rsa header.a=rsa-sha1' "rsa-sha1: fail (RFC 8301)"
+$DK sign "$K/rsa.key" rsa-sha256 rsa other.net --length <"$T/m" >"$T/s-l"
+printf 'appended by someone else\r\n' >>"$T/s-l"
+send 192.0.2.1 a@other.net "$T/s-l" --dmarc tag >/dev/null
+like "$(last)" 'dkim=policy header.d=other.net' "l= with text appended: counts as no signature (policy)"
+{ printf 'From: boss@other.net\r\n'; cat "$T/signed"; } >"$T/s-2from"
+out=$(send 192.0.2.1 a@other.net "$T/s-2from")
+like "$out" '550 5.6.0 more than one From: field' "a prepended second From:: refused"
+$DK sign "$K/small.key" rsa-sha256 small other.net <"$T/m" >"$T/s-small"
+send 192.0.2.1 a@other.net "$T/s-small" --dmarc tag >/dev/null
+like "$(last)" 'dkim=(fail|permerror) header.d=other.net header.s=small' "512-bit key: not a pass"
+sed 's/s=rsa;/s=nokey;/' "$T/signed" >"$T/s-nokey"
+send 192.0.2.1 a@other.net "$T/s-nokey" --dmarc tag >/dev/null
+like "$(last)" 'dkim=permerror header.d=other.net header.s=nokey' "key that does not exist: permerror"
+sed 's/^body line/body line, altered/' "$T/signed" >"$T/s-alt"
+send 192.0.2.1 a@other.net "$T/s-alt" --dmarc tag >/dev/null
+like "$(last)" 'dkim=fail header.d=other.net header.s=rsa' "body altered after signing: fail"
+
+# DMARC p=reject
+out=$(send 192.0.2.99 a@other.net "$T/m")
+like "$out" '550 5.7.1 DMARC policy of other.net says reject' "DMARC p=reject, no aligned pass: 550"
+out=$(send 192.0.2.99 a@other.net "$T/m" --dmarc tag)
+like "$(last)" 'dmarc=fail header.from=other.net' "--dmarc tag: recorded as fail"
+
+# anti-forgery for our own domain
+msg me@example.org own >"$T/own"
+out=$(send 192.0.2.1 me@example.org "$T/own")
+like "$out" '550 5.7.1 mail from example.org must carry a valid DKIM signature of example.org' "MAIL FROM of our domain from outside, unsigned: 550"
+$DK sign "$K/me.key" rsa-sha256 me example.org <"$T/own" >"$T/own-signed"
+out=$(send 192.0.2.1 me@example.org "$T/own-signed")
+like "$out" '250 2.0.0 delivered' "the same with a valid DKIM signature of ours: accepted"
+like "$(last)" 'dkim=pass header.d=example.org' "and recorded"
+$DK sign "$K/rsa.key" rsa-sha256 rsa other.net <"$T/own" >"$T/own-other"
+out=$(send 192.0.2.1 a@other.net "$T/own-other")
+like "$out" '550 5.7.1 From: example.org needs a valid DKIM signature of example.org' "forged From: of ours with an outside envelope sender: 550"
+out=$(send 192.0.2.1 me@example.org "$T/own" --dkim off --dmarc off --spf off)
+like "$out" '550 5.7.1 mail from example.org must carry' "anti-forgery holds with every check off"
+
+# forged Authentication-Results: with our authserv-id removed, others kept
+{ printf 'Authentication-Results: mx.example.org; dkim=pass header.d=example.org\r\nAuthentication-Results: other.example; spf=pass\r\n'; cat "$T/signed"; } >"$T/s-ar"
+send 192.0.2.1 a@other.net "$T/s-ar" >/dev/null
+got=$(last)
+is "$(printf '%s\n' "$got" | grep -c '^Authentication-Results: mx.example.org')" 1 "only our own A-R remains under our id"
+like "$got" 'Authentication-Results: other.example; spf=pass' "foreign A-R kept"
+unlike "$got" 'dkim=pass header.d=example.org' "forged result gone"
+
+# DNSBL
+out=$(send 192.0.2.50 a@other.net "$T/signed" --dnsbl bl.other.net)
+like "$out" '554 5.7.1 192.0.2.50 is listed by bl.other.net: spam source, see https://bl.example/50' "DNSBL listing: refused at connect with the list's reason"
+unlike "$out" '^<-  220' "no banner for a listed client"
+out=$(send 192.0.2.51 a@other.net "$T/signed" --dnsbl bl.other.net --spf off --dmarc off)
+like "$out" '250 2.0.0 delivered' "127.255.255.254 (list refused the query) is not a listing"
+like "$out" 'DNSBL bl.other.net refused our query' "and it is logged"
+last >/dev/null
+out=$(send 192.0.2.1 a@other.net "$T/signed" --dnsbl bl.other.net)
+like "$out" '250 2.0.0 delivered' "an unlisted client passes"
+last >/dev/null
+
+# --test shows the decisions
+out=$( { sleep 0.3; printf 'EHLO c.example.net\r\nMAIL FROM:<a@other.net>\r\nRCPT TO:<me@example.org>\r\nDATA\r\n'; cat "$T/signed"; printf '.\r\nQUIT\r\n'; } |
+	mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --resolver "$MM_RESOLVER" --test 192.0.2.1 --log none)
+like "$out" '>>> SPF for a@other.net from 192.0.2.1: pass' "--test: SPF decision"
+like "$out" '>>> DKIM d=other.net s=rsa a=rsa-sha256 \(2048 bits\): pass' "--test: DKIM decision"
+like "$out" '>>> DMARC for other.net: pass' "--test: DMARC decision"
+like "$out" ">>> delivered: $ROOT/example.org/me/new/" "--test: the exact Maildir path"
+done_testing
