@@ -78,29 +78,31 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	buf_free(&b);
 }
 
-void mm_warnx(const char *fmt, ...)
+static void warn_v(const char *fmt, va_list ap)
 {
 	struct buf b;
-	va_list ap;
 
 	buf_init(&b);
-	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	emit_stderr(b.data);
+	emit_stderr(b.data ? b.data : "");
 	buf_free(&b);
+}
+
+void mm_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	warn_v(fmt, ap);
+	va_end(ap);
 }
 
 void mm_die(int code, const char *fmt, ...)
 {
-	struct buf b;
 	va_list ap;
 
-	buf_init(&b);
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	warn_v(fmt, ap);
 	va_end(ap);
-	emit_stderr(b.data);
-	buf_free(&b);
 	exit(code);
 }
