@@ -139,6 +139,9 @@ run loop.fault.test
 is "$(st address l1.fault.test)" FAIL "MX target in a CNAME loop"
 like "$OUT" 'CNAME loop' "loop named"
 is "$RC" 2 "CNAME loop: exit 2, no hang"
+run xl.fault.test
+is "$(st address xloop.fault.test)" FAIL "CNAME loop across zones (followed query by query, bounded)"
+like "$OUT" 'CNAME loop' "cross-zone loop named"
 
 # --- SPF faults ---
 run nospf.fault.test
@@ -188,6 +191,13 @@ like "$OUT" 'extrua.fault.test._report._dmarc.reports.test. IN TXT' "authorisati
 run nonascii.fault.test
 is "$(st dmarc _dmarc.nonascii.fault.test)" FAIL "non-ASCII in a record"
 like "$OUT" 'p=r\\\\195\\\\169ject' "non-ASCII shown escaped"
+
+# --- MTA-STS / TLS-RPT ---
+run badsts.fault.test
+is "$(st mta-sts _mta-sts.badsts.fault.test)" WARN "MTA-STS record without id="
+is "$(st tls-rpt _smtp._tls.badsts.fault.test)" WARN "TLS-RPT record without rua="
+run nospf.fault.test
+is "$(st mta-sts _mta-sts.nospf.fault.test)" INFO "no MTA-STS: INFO"
 
 # --- DNS failures and bad input ---
 run broken.test
