@@ -898,20 +898,35 @@ static void check_tagrec(struct ctx *c, const char *check, const char *name, con
 
 /* ---------- one domain ---------- */
 
-static void check_domain(struct ctx *c, const char *d)
-{
-	struct addrs as;
-	struct list rootsel;
-	struct mm_err err;
-	size_t i, j;
+static void check_domain1(struct ctx *c, const char *d);
 
+/* Names are compared lowercase and without the trailing dot. */
+static void check_domain(struct ctx *c, const char *arg)
+{
+	char *d = xstrdup(arg);
+	size_t l = strlen(d);
+	struct mm_err err;
+
+	if (l > 1 && d[l - 1] == '.')
+		d[l - 1] = '\0';
+	ascii_lower(d);
 	if (dns_name_ok(d, &err) < 0 || !strchr(d, '.')) {
-		char *cl = clean(d, strlen(d) > 300 ? 300 : strlen(d));
+		char *cl = clean(arg, strlen(arg) > 300 ? 300 : strlen(arg));
 
 		add(c, "mx", cl, F_FAIL, NULL, "not a usable domain name: %s", strchr(d, '.') ? err.msg : "no dot in the name");
 		free(cl);
-		return;
+	} else {
+		check_domain1(c, d);
 	}
+	free(d);
+}
+
+static void check_domain1(struct ctx *c, const char *d)
+{
+	struct addrs as;
+	struct list rootsel;
+	size_t i, j;
+
 	memset(&as, 0, sizeof as);
 	check_mx(c, d, &as);
 	for (i = 0; i < c->ips.n; i++)

@@ -212,6 +212,11 @@ is "$(st mx "$LONG")" FAIL "label over 63 octets"
 like "$OUT" 'non-ASCII domain name' "non-ASCII name"
 is "$(st mx nodot)" FAIL "name without a dot"
 
+# case and a trailing dot do not matter
+run GOOD.Test.
+is "$RC" 0 "upper case and trailing dot: exit 0"
+is "$(st mx good.test)" PASS "...checked as good.test"
+
 # several domains in one call: the worst status wins
 run good.test nothing.fault.test
 is "$RC" 2 "several domains: exit from the worst"
