@@ -65,6 +65,11 @@ unlike "$OUT" '"status":"(WARN|FAIL)"' "good.test: no warning, no failure"
 HUMAN=$(mm-dnscheck good.test)
 like "$HUMAN" '^PASS mx +good.test: 2 MX: 10 mx1.good.test, 20 mx2.good.test$' "human line format"
 unlike "$HUMAN" "$(printf '\033')" "no colour codes when stdout is not a TTY"
+need script:bsdutils
+TTYOUT=$(script -qc "mm-dnscheck good.test" /dev/null)
+like "$TTYOUT" "$(printf '\033')\\[32mPASS" "colour on a TTY"
+TTYOUT=$(NO_COLOR=1 script -qc "mm-dnscheck good.test" /dev/null)
+unlike "$TTYOUT" "$(printf '\033')" "no colour on a TTY with NO_COLOR"
 
 # a subdomain inherits its organisational domain's DMARC record
 run sub.good.test
