@@ -257,13 +257,35 @@ int main(void)
 		ok(dt < 1500, "concurrently: %lld ms, not 20 x 300", (long long)dt);
 		dns_batch_free(b);
 	}
+	{
+		/* more than DNS_INFLIGHT_MAX: queued, at most that many on the wire */
+		struct dns_batch *b = dns_batch_new(r);
+		char n[64];
+		int all = 1;
+		size_t nq = DNS_INFLIGHT_MAX + 36;
+
+		dns_set_timeout(r, 150);
+		for (i = 0; i < (int)nq; i++) {
+			snprintf(n, sizeof n, "many%d.example.test", i);
+			dns_batch_add(b, n, ns_t_a);
+		}
+		t0 = now_ms();
+		dns_batch_run(b, &err);
+		dt = now_ms() - t0;
+		for (i = 0; i < (int)nq; i++)
+			all &= dns_batch_answer(b, (size_t)i)->status == DNS_TIMEOUT;
+		ok(all, "%zu queries, all answered (timeout)", nq);
+		ok(dt >= 250 && dt < 1500, "in two rounds of at most %d (%lld ms)", DNS_INFLIGHT_MAX, (long long)dt);
+		dns_batch_free(b);
+		dns_set_timeout(r, 300);
+	}
 	dns_get_stats(r, &st);
-	is_int(st.queries, 21 * DNS_TRIES, "each query sent DNS_TRIES times");
-	is_int(st.waves, 2, "two waves");
+	is_int(st.queries, (21 + DNS_INFLIGHT_MAX + 36) * DNS_TRIES, "each query sent DNS_TRIES times");
+	is_int(st.waves, 3, "three waves");
 	/* cached: asking again costs nothing */
 	dns_query(r, "x.example.test", ns_t_a, &a, &err);
 	dns_get_stats(r, &st);
-	is_int(st.queries, 21 * DNS_TRIES, "second ask answered from the cache");
+	is_int(st.queries, (21 + DNS_INFLIGHT_MAX + 36) * DNS_TRIES, "second ask answered from the cache");
 	dns_answer_free(&a);
 	dns_close(r);
 	close(fd);
