@@ -204,6 +204,23 @@ is "$(st tls-rpt _smtp._tls.badsts.fault.test)" WARN "TLS-RPT record without rua
 run nospf.fault.test
 is "$(st mta-sts _mta-sts.nospf.fault.test)" INFO "no MTA-STS: INFO"
 
+# --json: every line is a JSON object with exactly the documented keys
+run --ip 192.0.2.21 --selector missing nonascii.fault.test huge.fault.test spfloop.fault.test 'exämple.test'
+ok "JSON lines parse, keys as documented" sh -c 'printf "%s\n" "$1" | $2 -c "
+import json, sys
+keys = {\"check\", \"subject\", \"status\", \"message\", \"fix\"}
+checks = {\"mx\", \"address\", \"ptr\", \"spf\", \"dkim\", \"dmarc\", \"dnsbl\", \"mta-sts\", \"tls-rpt\"}
+n = 0
+for l in sys.stdin:
+    o = json.loads(l)
+    assert set(o) == keys, o
+    assert o[\"check\"] in checks, o
+    assert o[\"status\"] in (\"PASS\", \"INFO\", \"WARN\", \"FAIL\"), o
+    assert o[\"fix\"] is None or isinstance(o[\"fix\"], str), o
+    n += 1
+assert n > 10, n
+"' sh "$OUT" "$PY"
+
 # --- DNS failures and bad input ---
 run broken.test
 is "$(st mx broken.test)" FAIL "SERVFAIL is a finding"
