@@ -205,8 +205,9 @@ run nospf.fault.test
 is "$(st mta-sts _mta-sts.nospf.fault.test)" INFO "no MTA-STS: INFO"
 
 # --json: every line is a JSON object with exactly the documented keys
-run --ip 192.0.2.21 --selector missing nonascii.fault.test huge.fault.test spfloop.fault.test 'exämple.test'
-ok "JSON lines parse, keys as documented" sh -c 'printf "%s\n" "$1" | $2 -c "
+run --ip 192.0.2.21 --ip 192.0.2.66 --dnsbl bl.test --selector missing --selector garbled nonascii.fault.test huge.fault.test \
+	spfloop.fault.test noinc.fault.test loop.fault.test cnamemx.fault.test broken.test extrua.fault.test 'exämple.test'
+ok "JSON lines parse, keys as documented, every FAIL has a fix" sh -c 'printf "%s\n" "$1" | $2 -c "
 import json, sys
 keys = {\"check\", \"subject\", \"status\", \"message\", \"fix\"}
 checks = {\"mx\", \"address\", \"ptr\", \"spf\", \"dkim\", \"dmarc\", \"dnsbl\", \"mta-sts\", \"tls-rpt\"}
@@ -217,6 +218,8 @@ for l in sys.stdin:
     assert o[\"check\"] in checks, o
     assert o[\"status\"] in (\"PASS\", \"INFO\", \"WARN\", \"FAIL\"), o
     assert o[\"fix\"] is None or isinstance(o[\"fix\"], str), o
+    if o[\"status\"] == \"FAIL\" and not o[\"message\"].startswith((\"not a usable domain\", \"could not check\")):
+        assert o[\"fix\"], o
     n += 1
 assert n > 10, n
 "' sh "$OUT" "$PY"
