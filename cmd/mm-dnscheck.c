@@ -163,6 +163,17 @@ static char *fix_line(const char *fmt, ...)
 	return buf_steal(&b);
 }
 
+static char *fix_servfail(const char *name)
+{
+	return fix_line("; the authoritative servers for %s answer SERVFAIL: check that the zone\n"
+	    "; loads (nsd-checkzone, named-checkzone) and that its delegation is right", name);
+}
+
+static char *fix_keygen(const char *sel)
+{
+	return fix_line("; make a key with mm-keygen -s %s ADDRESS and publish the one record it prints", sel);
+}
+
 /* ---------- DNS through the planner ---------- */
 
 static const struct dns_answer *q(struct ctx *c, const char *name, int type)
@@ -271,7 +282,8 @@ static void check_host_addresses(struct ctx *c, const char *d, const char *host,
 	if (unusable(c, a4, "address", host) || unusable(c, a6, "address", host))
 		return;
 	if (a4->cname_loop || a6->cname_loop) {
-		add(c, "address", host, F_FAIL, NULL, "CNAME loop: %s", why(a4->cname_loop ? a4 : a6));
+		add(c, "address", host, F_FAIL, fix_line("; remove the CNAME loop; %s needs an A record:\n%s. IN A 192.0.2.1 ; your server's address", host, host),
+		    "CNAME loop: %s", why(a4->cname_loop ? a4 : a6));
 		return;
 	}
 	if (a4->ncnames > 0 || a6->ncnames > 0) {
@@ -282,7 +294,7 @@ static void check_host_addresses(struct ctx *c, const char *d, const char *host,
 		    "MX target is a CNAME (to %s); RFC 2181 10.3 forbids it", x->canon);
 	}
 	if (a4->status == DNS_SERVFAIL || a6->status == DNS_SERVFAIL) {
-		add(c, "address", host, F_FAIL, NULL, "address lookup fails: %s", why(a4->status == DNS_SERVFAIL ? a4 : a6));
+		add(c, "address", host, F_FAIL, fix_servfail(host), "address lookup fails: %s", why(a4->status == DNS_SERVFAIL ? a4 : a6));
 		return;
 	}
 	if (a4->status != DNS_OK && a6->status != DNS_OK) {
@@ -318,7 +330,7 @@ static void check_mx(struct ctx *c, const char *d, struct addrs *as)
 		return;
 	}
 	if (mx->status == DNS_SERVFAIL || mx->status == DNS_ERROR) {
-		add(c, "mx", d, F_FAIL, NULL, "MX lookup fails: %s", why(mx));
+		add(c, "mx", d, F_FAIL, fix_servfail(d), "MX lookup fails: %s", why(mx));
 		return;
 	}
 	if (mx->status == DNS_NODATA) {
@@ -472,7 +484,7 @@ static void check_spf(struct ctx *c, const char *d, const struct addrs *as)
 	if (unusable(c, txt, "spf", d))
 		goto out;
 	if (txt->status == DNS_SERVFAIL || (txt->status == DNS_ERROR && !txt->deferred)) {
-		add(c, "spf", d, F_FAIL, NULL, "TXT lookup fails: %s", why(txt));
+		add(c, "spf", d, F_FAIL, fix_servfail(d), "TXT lookup fails: %s", why(txt));
 		goto out;
 	}
 	spf_analyze(c->r, d, &a, &err);
@@ -518,14 +530,14 @@ static void check_spf(struct ctx *c, const char *d, const struct addrs *as)
 		bad = 1;
 	}
 	if (a.too_deep) {
-		add(c, "spf", d, F_FAIL, NULL, "includes nested deeper than %d", SPF_DEPTH_MAX);
+		add(c, "spf", d, F_FAIL, fix_txt(owner, sugg), "includes nested deeper than %d", SPF_DEPTH_MAX);
 		bad = 1;
 	}
 	for (i = 0; i < a.root->nkids; i++) {
 		const struct spf_node *k = a.root->kids[i];
 
 		if (!k->record && !k->loop) {
-			add(c, "spf", d, k->status == DNS_TIMEOUT ? F_WARN : F_FAIL, NULL,
+			add(c, "spf", d, k->status == DNS_TIMEOUT ? F_WARN : F_FAIL, k->status == DNS_TIMEOUT ? NULL : fix_txt(owner, sugg),
 			    "%s:%s has no SPF record (%s): evaluation ends in %s", k->via, k->domain,
 			    dns_status_str(k->status), k->status == DNS_TIMEOUT || k->status == DNS_SERVFAIL ? "temperror" : "permerror");
 			bad = 1;
@@ -607,8 +619,7 @@ static void check_dkim(struct ctx *c, const char *d, const char *sel, const char
 	if (keyfile)
 		want = dkimkey_record_for_private(keyfile, &err);
 	if (a->status != DNS_OK) {
-		add(c, "dkim", name, F_FAIL, want ? fix_txt(owner, want) :
-		    fix_line("; make a key with mm-keygen -s %s ADDRESS and publish what it prints", sel),
+		add(c, "dkim", name, F_FAIL, want ? fix_txt(owner, want) : fix_keygen(sel),
 		    "no DKIM key published (%s)", missing(a) ? "no TXT record" : why(a));
 		goto out;
 	}
@@ -618,7 +629,7 @@ static void check_dkim(struct ctx *c, const char *d, const char *sel, const char
 			idx = i;
 		}
 	if (nrec != 1) {
-		add(c, "dkim", name, F_FAIL, want ? fix_txt(owner, want) : NULL,
+		add(c, "dkim", name, F_FAIL, want ? fix_txt(owner, want) : fix_keygen(sel),
 		    "%zu TXT records: a selector must hold exactly one key record", nrec);
 		goto out;
 	}
@@ -626,7 +637,7 @@ static void check_dkim(struct ctx *c, const char *d, const char *sel, const char
 		char *txt = xstrndup(a->rr[idx].txt, a->rr[idx].txt_len);
 
 		if (strlen(txt) != a->rr[idx].txt_len) {
-			add(c, "dkim", name, F_FAIL, want ? fix_txt(owner, want) : NULL, "key record contains a NUL byte");
+			add(c, "dkim", name, F_FAIL, want ? fix_txt(owner, want) : fix_keygen(sel), "key record contains a NUL byte");
 			free(txt);
 			goto out;
 		}
@@ -634,7 +645,7 @@ static void check_dkim(struct ctx *c, const char *d, const char *sel, const char
 		free(txt);
 	}
 	if (r < 0) {
-		add(c, "dkim", name, F_FAIL, want ? fix_txt(owner, want) : NULL, "bad key record: %s", err.msg);
+		add(c, "dkim", name, F_FAIL, want ? fix_txt(owner, want) : fix_keygen(sel), "bad key record: %s", err.msg);
 		goto out;
 	}
 	if (k.revoked) {
@@ -717,7 +728,7 @@ static void check_dmarc(struct ctx *c, const char *d)
 	if (unusable(c, a, "dmarc", name))
 		goto out;
 	if (a->status == DNS_SERVFAIL || a->status == DNS_ERROR) {
-		add(c, "dmarc", name, F_FAIL, NULL, "TXT lookup fails: %s", why(a));
+		add(c, "dmarc", name, F_FAIL, fix_servfail(name), "TXT lookup fails: %s", why(a));
 		goto out;
 	}
 	for (i = 0; i < a->nrr; i++)
@@ -898,20 +909,35 @@ static void check_tagrec(struct ctx *c, const char *check, const char *name, con
 
 /* ---------- one domain ---------- */
 
-static void check_domain(struct ctx *c, const char *d)
-{
-	struct addrs as;
-	struct list rootsel;
-	struct mm_err err;
-	size_t i, j;
+static void check_domain1(struct ctx *c, const char *d);
 
+/* Names are compared lowercase and without the trailing dot. */
+static void check_domain(struct ctx *c, const char *arg)
+{
+	char *d = xstrdup(arg);
+	size_t l = strlen(d);
+	struct mm_err err;
+
+	if (l > 1 && d[l - 1] == '.')
+		d[l - 1] = '\0';
+	ascii_lower(d);
 	if (dns_name_ok(d, &err) < 0 || !strchr(d, '.')) {
-		char *cl = clean(d, strlen(d) > 300 ? 300 : strlen(d));
+		char *cl = clean(arg, strlen(arg) > 300 ? 300 : strlen(arg));
 
 		add(c, "mx", cl, F_FAIL, NULL, "not a usable domain name: %s", strchr(d, '.') ? err.msg : "no dot in the name");
 		free(cl);
-		return;
+	} else {
+		check_domain1(c, d);
 	}
+	free(d);
+}
+
+static void check_domain1(struct ctx *c, const char *d)
+{
+	struct addrs as;
+	struct list rootsel;
+	size_t i, j;
+
 	memset(&as, 0, sizeof as);
 	check_mx(c, d, &as);
 	for (i = 0; i < c->ips.n; i++)

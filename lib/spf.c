@@ -51,6 +51,7 @@
 #define SPF_NODES_MAX      200   /* records visited in one analysis */
 #define SPF_TERMS_MAX      100   /* terms looked at in one record */
 #define SPF_SYNTAX_TIMEOUT_MS 5000
+#define SPF_SYNTAX_MEMO_MAX 256  /* syntax verdicts remembered per process */
 
 const char *spf_vresult_str(enum spf_vresult r)
 {
@@ -511,13 +512,38 @@ static void syntax_child(void *argp, void *outp, size_t outsz)
 	SPF_server_free(srv);
 }
 
+/* Verdicts of earlier checks: a planner asks about the same records in
+ * every pass, and each check costs a fork. */
+struct syntax_memo {
+	char *record;
+	struct syntax_out o;
+	struct syntax_memo *next;
+};
+static struct syntax_memo *memo;
+static size_t nmemo;
+
 int spf_syntax_check(const char *record, struct mm_err *err)
 {
 	struct syntax_out o;
+	struct syntax_memo *m;
 
+	for (m = memo; m; m = m->next)
+		if (!strcmp(m->record, record)) {
+			o = m->o;
+			goto have;
+		}
 	if (sandbox_run(syntax_child, (void *)record, &o, sizeof o, SPF_SYNTAX_TIMEOUT_MS, err) < 0)
 		return err_wrap(err, "SPF syntax check");
 	o.msg[sizeof o.msg - 1] = '\0';
+	if (nmemo < SPF_SYNTAX_MEMO_MAX) {
+		m = xcalloc(1, sizeof *m);
+		m->record = xstrdup(record);
+		m->o = o;
+		m->next = memo;
+		memo = m;
+		nmemo++;
+	}
+have:
 	if (!o.ok)
 		return err_set(err, "%s", o.msg[0] ? o.msg : "invalid SPF record");
 	return 0;

@@ -65,6 +65,11 @@ unlike "$OUT" '"status":"(WARN|FAIL)"' "good.test: no warning, no failure"
 HUMAN=$(mm-dnscheck good.test)
 like "$HUMAN" '^PASS mx +good.test: 2 MX: 10 mx1.good.test, 20 mx2.good.test$' "human line format"
 unlike "$HUMAN" "$(printf '\033')" "no colour codes when stdout is not a TTY"
+need script:bsdutils
+TTYOUT=$(script -qc "mm-dnscheck good.test" /dev/null)
+like "$TTYOUT" "$(printf '\033')\\[32mPASS" "colour on a TTY"
+TTYOUT=$(NO_COLOR=1 script -qc "mm-dnscheck good.test" /dev/null)
+unlike "$TTYOUT" "$(printf '\033')" "no colour on a TTY with NO_COLOR"
 
 # a subdomain inherits its organisational domain's DMARC record
 run sub.good.test
@@ -139,6 +144,9 @@ run loop.fault.test
 is "$(st address l1.fault.test)" FAIL "MX target in a CNAME loop"
 like "$OUT" 'CNAME loop' "loop named"
 is "$RC" 2 "CNAME loop: exit 2, no hang"
+run xl.fault.test
+is "$(st address xloop.fault.test)" FAIL "CNAME loop across zones (followed query by query, bounded)"
+like "$OUT" 'CNAME loop' "cross-zone loop named"
 
 # --- SPF faults ---
 run nospf.fault.test
@@ -189,6 +197,33 @@ run nonascii.fault.test
 is "$(st dmarc _dmarc.nonascii.fault.test)" FAIL "non-ASCII in a record"
 like "$OUT" 'p=r\\\\195\\\\169ject' "non-ASCII shown escaped"
 
+# --- MTA-STS / TLS-RPT ---
+run badsts.fault.test
+is "$(st mta-sts _mta-sts.badsts.fault.test)" WARN "MTA-STS record without id="
+is "$(st tls-rpt _smtp._tls.badsts.fault.test)" WARN "TLS-RPT record without rua="
+run nospf.fault.test
+is "$(st mta-sts _mta-sts.nospf.fault.test)" INFO "no MTA-STS: INFO"
+
+# --json: every line is a JSON object with exactly the documented keys
+run --ip 192.0.2.21 --ip 192.0.2.66 --dnsbl bl.test --selector missing --selector garbled nonascii.fault.test huge.fault.test \
+	spfloop.fault.test noinc.fault.test loop.fault.test cnamemx.fault.test broken.test extrua.fault.test 'exämple.test'
+ok "JSON lines parse, keys as documented, every FAIL has a fix" sh -c 'printf "%s\n" "$1" | $2 -c "
+import json, sys
+keys = {\"check\", \"subject\", \"status\", \"message\", \"fix\"}
+checks = {\"mx\", \"address\", \"ptr\", \"spf\", \"dkim\", \"dmarc\", \"dnsbl\", \"mta-sts\", \"tls-rpt\"}
+n = 0
+for l in sys.stdin:
+    o = json.loads(l)
+    assert set(o) == keys, o
+    assert o[\"check\"] in checks, o
+    assert o[\"status\"] in (\"PASS\", \"INFO\", \"WARN\", \"FAIL\"), o
+    assert o[\"fix\"] is None or isinstance(o[\"fix\"], str), o
+    if o[\"status\"] == \"FAIL\" and not o[\"message\"].startswith((\"not a usable domain\", \"could not check\")):
+        assert o[\"fix\"], o
+    n += 1
+assert n > 10, n
+"' sh "$OUT" "$PY"
+
 # --- DNS failures and bad input ---
 run broken.test
 is "$(st mx broken.test)" FAIL "SERVFAIL is a finding"
@@ -201,6 +236,11 @@ is "$(st mx bad..name)" FAIL "empty label"
 is "$(st mx "$LONG")" FAIL "label over 63 octets"
 like "$OUT" 'non-ASCII domain name' "non-ASCII name"
 is "$(st mx nodot)" FAIL "name without a dot"
+
+# case and a trailing dot do not matter
+run GOOD.Test.
+is "$RC" 0 "upper case and trailing dot: exit 0"
+is "$(st mx good.test)" PASS "...checked as good.test"
 
 # several domains in one call: the worst status wins
 run good.test nothing.fault.test

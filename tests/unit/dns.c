@@ -93,7 +93,44 @@ static int silent_socket(int *port)
 	return fd;
 }
 
-int main(void)
+/* With arguments, a helper for tests/dns.t: "query TYPE NAME [TYPE NAME]..."
+ * asks them as one batch through $MM_RESOLVER and prints, per answer,
+ * "status nrr tcp=N cnames=N first", then "waves=N queries=N". */
+static int helper(int argc, char **argv)
+{
+	struct mm_err err;
+	struct dns_resolver *r = dns_open(NULL, &err);
+	struct dns_batch *b;
+	struct dns_stats st;
+	size_t i;
+	int k;
+
+	if (!r || argc < 4 || strcmp(argv[1], "query"))
+		return 64;
+	b = dns_batch_new(r);
+	for (k = 2; k + 1 < argc; k += 2) {
+		int t = !strcmp(argv[k], "A") ? ns_t_a : !strcmp(argv[k], "AAAA") ? ns_t_aaaa :
+		    !strcmp(argv[k], "MX") ? ns_t_mx : !strcmp(argv[k], "TXT") ? ns_t_txt :
+		    !strcmp(argv[k], "PTR") ? ns_t_ptr : ns_t_cname;
+
+		dns_batch_add(b, argv[k + 1], t);
+	}
+	dns_batch_run(b, &err);
+	for (i = 0; i < dns_batch_count(b); i++) {
+		const struct dns_answer *a = dns_batch_answer(b, i);
+		const struct dns_rr *x = a->nrr ? &a->rr[0] : NULL;
+
+		printf("%s %zu tcp=%d cnames=%zu %s\n", dns_status_str(a->status), a->nrr, a->used_tcp,
+		    a->ncnames, !x ? "-" : x->addrstr[0] ? x->addrstr : x->name ? x->name : x->txt ? "txt" : "?");
+	}
+	dns_get_stats(r, &st);
+	printf("waves=%lu queries=%lu\n", st.waves, st.queries);
+	dns_batch_free(b);
+	dns_close(r);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	struct msg m;
 	struct dns_answer a;
@@ -104,6 +141,8 @@ int main(void)
 	int64_t t0, dt;
 	struct dns_stats st;
 
+	if (argc > 1)
+		return helper(argc, argv);
 	memset(&a, 0, sizeof a);
 
 	/* A */
@@ -257,13 +296,35 @@ int main(void)
 		ok(dt < 1500, "concurrently: %lld ms, not 20 x 300", (long long)dt);
 		dns_batch_free(b);
 	}
+	{
+		/* more than DNS_INFLIGHT_MAX: queued, at most that many on the wire */
+		struct dns_batch *b = dns_batch_new(r);
+		char n[64];
+		int all = 1;
+		size_t nq = DNS_INFLIGHT_MAX + 36;
+
+		dns_set_timeout(r, 150);
+		for (i = 0; i < (int)nq; i++) {
+			snprintf(n, sizeof n, "many%d.example.test", i);
+			dns_batch_add(b, n, ns_t_a);
+		}
+		t0 = now_ms();
+		dns_batch_run(b, &err);
+		dt = now_ms() - t0;
+		for (i = 0; i < (int)nq; i++)
+			all &= dns_batch_answer(b, (size_t)i)->status == DNS_TIMEOUT;
+		ok(all, "%zu queries, all answered (timeout)", nq);
+		ok(dt >= 250 && dt < 1500, "in two rounds of at most %d (%lld ms)", DNS_INFLIGHT_MAX, (long long)dt);
+		dns_batch_free(b);
+		dns_set_timeout(r, 300);
+	}
 	dns_get_stats(r, &st);
-	is_int(st.queries, 21 * DNS_TRIES, "each query sent DNS_TRIES times");
-	is_int(st.waves, 2, "two waves");
+	is_int(st.queries, (21 + DNS_INFLIGHT_MAX + 36) * DNS_TRIES, "each query sent DNS_TRIES times");
+	is_int(st.waves, 3, "three waves");
 	/* cached: asking again costs nothing */
 	dns_query(r, "x.example.test", ns_t_a, &a, &err);
 	dns_get_stats(r, &st);
-	is_int(st.queries, 21 * DNS_TRIES, "second ask answered from the cache");
+	is_int(st.queries, (21 + DNS_INFLIGHT_MAX + 36) * DNS_TRIES, "second ask answered from the cache");
 	dns_answer_free(&a);
 	dns_close(r);
 	close(fd);
