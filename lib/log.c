@@ -78,6 +78,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	buf_free(&b);
 }
 
+MM_PRINTF(1, 0)
 static void warn_v(const char *fmt, va_list ap)
 {
 	struct buf b;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+MM_PRINTF(3, 0)
 static void err_vset(struct mm_err *err, int code, const char *fmt, va_list ap)
 {
 	int n;
