@@ -19,6 +19,7 @@
 
 #define DKIMV_SIGS_MAX     16      /* signatures evaluated per message */
 #define DKIMV_RSA_MIN_BITS 1024    /* RFC 8301 3.2 */
+#define DKIMV_TAG_MAX      1024    /* h= and b= kept up to this (b= of RSA-4096 is 684) */
 
 enum dkimv_result {
 	DKIMV_PASS,
@@ -38,6 +39,11 @@ struct dkimv_sig {
 	char alg[24];             /* "rsa-sha256", "ed25519-sha256", "rsa-sha1" */
 	unsigned bits;
 	char why[128];
+	/* tag values, for policies stricter than "it verifies" (submit mode) */
+	int has_l;                /* an l= tag is present at all */
+	long long t, x;           /* t= and x=; -1 when absent or not a number */
+	char h[DKIMV_TAG_MAX];    /* h= as written (cut if longer) */
+	char b[DKIMV_TAG_MAX];    /* b= with white space removed; "" if too long */
 };
 
 struct dkimv {
@@ -51,6 +57,16 @@ struct dkimv {
  * library itself could not run (then every signature is a temperror). */
 int dkimv_verify(struct dns_resolver *r, const char *msg, size_t len, struct dkimv *out,
     struct mm_err *err);
+/*
+ * A key source other than DNS (mm-recv --submit --keys DIR): fill rec
+ * (NUL-terminated, at most cap) with the key record for
+ * selector._domainkey.domain.  Return 0 found, 1 none here (then DNS is
+ * asked, if a resolver was given), -1 temporary failure.
+ */
+typedef int (*dkimv_key_fn)(void *ctx, const char *selector, const char *domain, char *rec,
+    size_t cap);
+int dkimv_verify_keys(dkimv_key_fn fn, void *fnctx, struct dns_resolver *r, const char *msg,
+    size_t len, struct dkimv *out, struct mm_err *err);
 /* 1 if some signature with d= exactly domain passed. */
 int dkimv_passed_for(const struct dkimv *v, const char *domain);
 

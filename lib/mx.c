@@ -85,7 +85,7 @@ static int lookup_fail(struct smtpd *s, struct smtpd_reply *r, const char *as,
 	return -1;
 }
 
-static int hook_rcpt(void *ctx, struct smtpd *s, struct smtpd_rcpt *rc, struct smtpd_reply *r)
+int mx_rcpt(void *ctx, struct smtpd *s, struct smtpd_rcpt *rc, struct smtpd_reply *r)
 {
 	struct mx *mx = ctx;
 	char as[ADDR_STR_MAX], base[ADDR_LOCAL_MAX + 1], suffix[ADDR_LOCAL_MAX + 1];
@@ -142,7 +142,7 @@ static int hook_rcpt(void *ctx, struct smtpd *s, struct smtpd_rcpt *rc, struct s
 	return 0;
 }
 
-static void hook_reset(void *ctx, struct smtpd *s)
+void mx_reset(void *ctx, struct smtpd *s)
 {
 	for (size_t i = 0; i < s->nrcpt; i++) {
 		struct mx_rcpt *mr = s->rcpt[i].data;
@@ -166,94 +166,123 @@ static void rfc5322_date(char *out, size_t cap)
 
 static int dup_rcpt(struct smtpd *s, size_t i)
 {
-	for (size_t j = 0; j < i; j++)
-		if (!strcmp(((struct mx_rcpt *)s->rcpt[j].data)->path,
-		    ((struct mx_rcpt *)s->rcpt[i].data)->path))
+	const struct mx_rcpt *b = s->rcpt[i].data;
+
+	for (size_t j = 0; j < i; j++) {
+		const struct mx_rcpt *a = s->rcpt[j].data;
+		if (a && b && !strcmp(a->path, b->path))
 			return 1;
+	}
 	return 0;
 }
 
-static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct smtpd_reply *r)
+static const char *with_name(const struct smtpd *s)
 {
-	struct mx *mx = ctx;
+	if (s->params.smtputf8)
+		return s->tls_done ? "UTF8SMTPS" : "UTF8SMTP";
+	if (s->esmtp)
+		return s->tls_done ? "ESMTPS" : "ESMTP";
+	return s->tls_done ? "SMTPS" : "SMTP";
+}
+
+void mx_received(const struct mx *mx, struct smtpd *s, const char *for_addr, int hide_client,
+    struct buf *out)
+{
+	char date[64];
+
+	rfc5322_date(date, sizeof date);
+	if (hide_client)
+		buf_printf(out, "Received: by %s (mm-recv) with %s id %s.%lu\n", mx->hostname,
+		    with_name(s), s->id, s->messages + 1);
+	else
+		buf_printf(out, "Received: from %s ([%s])\n\tby %s (mm-recv) with %s id %s.%lu\n",
+		    s->helo, s->peer_ip, mx->hostname, with_name(s), s->id, s->messages + 1);
+	if (s->tls_done)
+		buf_printf(out, "\t(version=%s cipher=%s)\n", io_tls_version(s->io),
+		    io_tls_cipher(s->io));
+	if (for_addr)
+		buf_printf(out, "\tfor <%s>; %s\n", for_addr, date);
+	else
+		buf_printf(out, "\t; %s\n", date);
+}
+
+long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extralen,
+    const char *body, size_t bodylen, int hide_client, struct smtpd_reply *r)
+{
 	struct maildir_tx tx;
 	struct mm_err e;
-	struct buf head, auth, body;
-	char date[64], sender[ADDR_STR_MAX], as[ADDR_STR_MAX];
-	const char *with;
-	size_t copies = 0;
+	struct buf head;
+	char sender[ADDR_STR_MAX], as[ADDR_STR_MAX];
+	long copies = 0;
 
 	if (s->mail_null)
 		sender[0] = '\0';
 	else
 		addr_format(&s->mail, sender);
-	rfc5322_date(date, sizeof date);
-	if (s->params.smtputf8)
-		with = s->tls_done ? "UTF8SMTPS" : "UTF8SMTP";
-	else if (s->esmtp)
-		with = s->tls_done ? "ESMTPS" : "ESMTP";
-	else
-		with = s->tls_done ? "SMTPS" : "SMTP";
 	maildir_tx_init(&tx, mx->hostname);
 	buf_init(&head);
+	for (size_t i = 0; i < s->nrcpt; i++) {
+		struct mx_rcpt *mr = s->rcpt[i].data;
+
+		if (!mr || dup_rcpt(s, i))
+			continue;
+		addr_format(&s->rcpt[i].addr, as);
+		buf_reset(&head);
+		buf_printf(&head, "Return-Path: <%s>\nDelivered-To: %s\n", sender, as);
+		mx_received(mx, s, as, hide_client, &head);
+		buf_append(&head, extra, extralen);
+		if (maildir_tx_add(&tx, mr->fd, head.data, head.len, body, bodylen, &e) < 0)
+			goto fail;
+		copies++;
+	}
+	if (copies && maildir_tx_commit(&tx, &e) < 0)
+		goto fail;
+	for (size_t i = 0, k = 0; i < s->nrcpt; i++) {
+		struct mx_rcpt *mr = s->rcpt[i].data;
+		if (!mr || dup_rcpt(s, i))
+			continue;
+		addr_format(&s->rcpt[i].addr, as);
+		log_info("%s: %s: delivered <%s> to %s/new/%s (%zu octets)", s->id, s->peer_ip, as,
+		    mr->path, tx.v[k].name, bodylen);
+		smtpd_trace(s, "delivered: %s/%s/new/%s", mx->root, mr->path, tx.v[k].name);
+		k++;
+	}
+	maildir_tx_free(&tx);
+	buf_free(&head);
+	return copies;
+fail:
+	log_err("%s: %s: delivery failed, nothing delivered: %s", s->id, s->peer_ip, e.msg);
+	maildir_tx_abort(&tx);
+	buf_free(&head);
+	if (e.code == ENOSPC || e.code == EDQUOT)
+		smtpd_reply_set(r, 452, "4.3.1 insufficient storage: try again later");
+	else
+		smtpd_reply_set(r, 451, "4.3.0 local error while storing the message: try again later");
+	return -1;
+}
+
+static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct smtpd_reply *r)
+{
+	struct mx *mx = ctx;
+	struct buf auth, body;
+	long copies;
+
 	buf_init(&auth);
 	buf_init(&body);
 	if (mxauth_data(&mx->auth, &mx->dns, s, &mx->tx, msg, &auth, &body, r) < 0) {
 		log_info("%s: %s: message refused: %d %s", s->id, s->peer_ip, r->code, r->text);
 		buf_free(&auth);
 		buf_free(&body);
-		buf_free(&head);
 		return -1;
 	}
-	for (size_t i = 0; i < s->nrcpt; i++) {
-		struct mx_rcpt *mr = s->rcpt[i].data;
-
-		if (dup_rcpt(s, i))
-			continue;
-		addr_format(&s->rcpt[i].addr, as);
-		buf_reset(&head);
-		buf_printf(&head, "Return-Path: <%s>\nDelivered-To: %s\n", sender, as);
-		buf_printf(&head, "Received: from %s ([%s])\n\tby %s (mm-recv) with %s id %s.%lu\n",
-		    s->helo, s->peer_ip, mx->hostname, with, s->id, s->messages + 1);
-		if (s->tls_done)
-			buf_printf(&head, "\t(version=%s cipher=%s)\n", io_tls_version(s->io),
-			    io_tls_cipher(s->io));
-		buf_printf(&head, "\tfor <%s>; %s\n", as, date);
-		buf_append(&head, auth.data, auth.len);
-		if (maildir_tx_add(&tx, mr->fd, head.data, head.len, body.data, body.len, &e) < 0)
-			goto fail;
-		copies++;
-	}
-	if (maildir_tx_commit(&tx, &e) < 0)
-		goto fail;
-	for (size_t i = 0, k = 0; i < s->nrcpt; i++) {
-		struct mx_rcpt *mr = s->rcpt[i].data;
-		if (dup_rcpt(s, i))
-			continue;
-		addr_format(&s->rcpt[i].addr, as);
-		log_info("%s: %s: delivered <%s> to %s/new/%s (%zu octets)", s->id, s->peer_ip, as,
-		    mr->path, tx.v[k].name, msg->len);
-		smtpd_trace(s, "delivered: %s/%s/new/%s", mx->root, mr->path, tx.v[k].name);
-		k++;
-	}
-	maildir_tx_free(&tx);
-	buf_free(&head);
+	copies = mx_deliver(mx, s, auth.data, auth.len, body.data, body.len, 0, r);
 	buf_free(&auth);
 	buf_free(&body);
-	smtpd_reply_set(r, 250, "2.0.0 delivered to %zu mailbox%s (id %s.%lu)", copies,
+	if (copies < 0)
+		return -1;
+	smtpd_reply_set(r, 250, "2.0.0 delivered to %ld mailbox%s (id %s.%lu)", copies,
 	    copies == 1 ? "" : "es", s->id, s->messages + 1);
 	return 0;
-fail:
-	log_err("%s: %s: delivery failed, nothing delivered: %s", s->id, s->peer_ip, e.msg);
-	maildir_tx_abort(&tx);
-	buf_free(&head);
-	buf_free(&auth);
-	buf_free(&body);
-	if (e.code == ENOSPC || e.code == EDQUOT)
-		smtpd_reply_set(r, 452, "4.3.1 insufficient storage: try again later");
-	else
-		smtpd_reply_set(r, 451, "4.3.0 local error while storing the message: try again later");
-	return -1;
 }
 
 static int hook_connect(void *ctx, struct smtpd *s, struct smtpd_reply *r)
@@ -266,7 +295,7 @@ static int hook_connect(void *ctx, struct smtpd *s, struct smtpd_reply *r)
 const struct smtpd_hooks mx_hooks = {
 	.connect = hook_connect,
 	.mail = hook_mail,
-	.rcpt = hook_rcpt,
+	.rcpt = mx_rcpt,
 	.data = hook_data,
-	.reset = hook_reset,
+	.reset = mx_reset,
 };

@@ -45,4 +45,25 @@ int mx_is_our_domain(const struct mx *mx, const char *domain);
 
 extern const struct smtpd_hooks mx_hooks;
 
+/* The recipient check and reset of MX mode, for another mode's hooks
+ * (submit mode validates our own mailboxes the same way). */
+int mx_rcpt(void *ctx, struct smtpd *s, struct smtpd_rcpt *rc, struct smtpd_reply *r);
+void mx_reset(void *ctx, struct smtpd *s);
+
+/* A Received: field (LF line ends) appended to out; with hide_client the
+ * client's HELO name and address are left out (submit mode: the privacy
+ * of the sender's home connection). */
+void mx_received(const struct mx *mx, struct smtpd *s, const char *for_addr, int hide_client,
+    struct buf *out);
+
+/*
+ * Deliver body (CRLF) into the Maildir of every recipient of s that
+ * mx_rcpt accepted (rcpt data set; others are skipped), each copy with
+ * Return-Path:, Delivered-To:, Received: and extra (LF) prepended.
+ * Returns the number of copies, all durable; -1 with r a 4xx and nothing
+ * delivered.
+ */
+long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extralen,
+    const char *body, size_t bodylen, int hide_client, struct smtpd_reply *r);
+
 #endif
