@@ -3,7 +3,8 @@
  * tcpserver, systemd Accept=yes, a plain pipe), or its own accept loop
  * (systemd Accept=no via LISTEN_FDS, or --listen ADDR:PORT) that forks a
  * child per connection.  The protocol is lib/smtpd, the MX policy and
- * delivery lib/mx; this file is start-up: options, sockets, privileges.
+ * delivery lib/mx, submit mode (--submit) lib/submit; this file is
+ * start-up: options, sockets, privileges.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "log.h"
 #include "mx.h"
 #include "smtpd.h"
+#include "submit.h"
 
 #define RECV_MAX_CONN_DEFAULT   20
 #define RECV_MAX_PER_IP_DEFAULT 5
@@ -36,6 +38,8 @@
 #define RECV_LISTEN_BACKLOG     64
 #define SD_LISTEN_FDS_START     3
 #define RECV_IP_MAX             INET6_ADDRSTRLEN
+#define RECV_QUEUE_DEFAULT      "/var/spool/mm"
+#define RECV_RUNNER_NAME        "mm-send"
 
 static const char *usage_text =
 "usage: mm-recv [options]\n"
@@ -62,12 +66,20 @@ static const char *usage_text =
 "  --dnsbl ZONE         refuse clients listed in ZONE (repeatable)\n"
 "  --spf-timeout SECS   deadline of one SPF evaluation (default 20)\n"
 "  --resolver IP[:PORT] DNS server (or MM_RESOLVER)\n"
+"submit mode (mail from our own users, DKIM as the login):\n"
+"  --submit             accept only mail signed by the sender's own key\n"
+"  --queue DIR          queue for other domains (default /var/spool/mm)\n"
+"  --keys DIR           public keys ADDRESS.{rsa,ed25519}.pub (+ .selector)\n"
+"  --sig-window SECS    signature age accepted (default 900)\n"
+"  --mm-send 'CMD'      runner started per queued job (default mm-send next to\n"
+"                       mm-recv, else from PATH); 'none' leaves it to the timer\n"
 "  -h, --help, --version\n";
 
 enum {
 	O_ROOT = 256, O_HOSTNAME, O_SUFFIX, O_MAXSIZE, O_MAXRCPT, O_MAXERR, O_TIMEOUT,
 	O_DTIMEOUT, O_GREET, O_BAREEOL, O_CERT, O_KEY, O_USER, O_UMASK, O_LOG, O_LISTEN,
 	O_MAXCONN, O_PERIP, O_TEST, O_RESOLVER, O_VERSION, O_SUBMIT, O_SPF, O_DKIM, O_DMARC, O_SPFTIME, O_DNSBL,
+	O_QUEUE, O_KEYS, O_SIGWIN, O_RUNNER,
 };
 
 static const struct option longopts[] = {
@@ -97,6 +109,10 @@ static const struct option longopts[] = {
 	{ "dmarc", required_argument, NULL, O_DMARC },
 	{ "spf-timeout", required_argument, NULL, O_SPFTIME },
 	{ "dnsbl", required_argument, NULL, O_DNSBL },
+	{ "queue", required_argument, NULL, O_QUEUE },
+	{ "keys", required_argument, NULL, O_KEYS },
+	{ "sig-window", required_argument, NULL, O_SIGWIN },
+	{ "mm-send", required_argument, NULL, O_RUNNER },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -114,6 +130,16 @@ struct opts {
 	int spf_timeout;
 	const char *dnsbl[MXAUTH_DNSBL_MAX];
 	size_t ndnsbl;
+	int submit;
+	const char *queue, *keys, *runner;
+	long long window;
+};
+
+/* The per-session policy: MX mode or submit mode. */
+struct mode {
+	const struct smtpd_hooks *hooks;
+	void *ctx;
+	struct submit *sb;         /* submit mode only */
 };
 
 static long long num(const char *name, const char *s, long long min, long long max)
@@ -212,14 +238,17 @@ static const char *end_name(enum smtpd_end e)
 	}
 }
 
-static int run_session(struct opts *o, struct mx *mx, int rfd, int wfd, const char *peer)
+static int run_session(struct opts *o, struct mode *m, int rfd, int wfd, const char *peer)
 {
 	struct io io;
 	struct smtpd s;
 	enum smtpd_end e;
 
+	/* a pipe (ssh's forced command) is already private; TCP is not */
+	if (m->sb)
+		m->sb->tls_required = strcmp(peer, "local") != 0;
 	io_init(&io, rfd, wfd, o->sc.cmd_timeout * 1000);
-	smtpd_init(&s, &o->sc, &io, peer, &mx_hooks, mx);
+	smtpd_init(&s, &o->sc, &io, peer, m->hooks, m->ctx);
 	log_info("%s: connection from %s", s.id, peer);
 	e = smtpd_run(&s);
 	(void)io_flush(&io, NULL);
@@ -295,7 +324,7 @@ static void refuse_conn(int fd, const char *why)
 	close(fd);
 }
 
-static int accept_loop(struct opts *o, struct mx *mx, int *lfds, size_t nl)
+static int accept_loop(struct opts *o, struct mode *m, int *lfds, size_t nl)
 {
 	struct pollfd pfd[RECV_MAX_LISTEN];
 	struct child *kids = xcalloc((size_t)o->max_conn, sizeof *kids);
@@ -360,7 +389,7 @@ static int accept_loop(struct opts *o, struct mx *mx, int *lfds, size_t nl)
 				signal(SIGCHLD, SIG_DFL);
 				for (size_t k = 0; k < nl; k++)
 					close(lfds[k]);
-				_exit(run_session(o, mx, c, c, ip));
+				_exit(run_session(o, m, c, c, ip));
 			}
 			close(c);
 			kids[nk].pid = pid;
@@ -372,6 +401,49 @@ static int accept_loop(struct opts *o, struct mx *mx, int *lfds, size_t nl)
 		kill(kids[k].pid, SIGTERM);
 	free(kids);
 	return 0;
+}
+
+static int ours(void *ctx, const char *domain)
+{
+	return mx_is_our_domain(ctx, domain);
+}
+
+/*
+ * The runner for queued jobs: --mm-send's words, or mm-send beside our
+ * own binary (an installed pair stays a pair), else mm-send from PATH.
+ * Our --resolver is passed on so both halves ask the same DNS.
+ */
+static void runner_argv(const struct opts *o, struct argvec *av)
+{
+	struct mm_err err;
+	char self[4096], *slash;
+	ssize_t n;
+
+	if (o->runner && !strcmp(o->runner, "none"))
+		return;
+	if (o->runner) {
+		if (conf_split_words(o->runner, av, &err) < 0 || av->n == 0)
+			mm_die(EX_USAGE, "--mm-send %s: %s", o->runner, av->n ? err.msg : "empty");
+		if (av->n > SUBMIT_RUNNER_ARGS_MAX - 2)
+			mm_die(EX_USAGE, "--mm-send: at most %d words", SUBMIT_RUNNER_ARGS_MAX - 2);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n > 0) {
+			self[n] = '\0';
+			slash = strrchr(self, '/');
+			if (slash && (size_t)(slash - self) + sizeof "/" RECV_RUNNER_NAME <= sizeof self) {
+				strcpy(slash + 1, RECV_RUNNER_NAME);
+				if (access(self, X_OK) == 0)
+					argvec_push(av, self);
+			}
+		}
+		if (av->n == 0)
+			argvec_push(av, RECV_RUNNER_NAME);
+	}
+	if (o->resolver) {
+		argvec_push(av, "--resolver");
+		argvec_push(av, o->resolver);
+	}
 }
 
 /* systemd Accept=no: our sockets start at fd 3 when LISTEN_PID is us. */
@@ -397,6 +469,9 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	struct mx mx;
+	struct submit sb;
+	struct mode mode;
+	struct argvec runner;
 	struct mm_err err;
 	char hostbuf[256], peer[RECV_IP_MAX];
 	int lfds[RECV_MAX_LISTEN], c;
@@ -405,6 +480,7 @@ int main(int argc, char **argv)
 	struct dmarc_psl *psl = NULL;
 
 	memset(&o, 0, sizeof o);
+	argvec_init(&runner);
 	o.root = "/var/mail";
 	o.suffix_sep = MX_SUFFIX_SEP_DEFAULT;
 	o.sc.max_size = SMTPD_SIZE_DEFAULT;
@@ -421,6 +497,8 @@ int main(int argc, char **argv)
 	o.spf_timeout = MXAUTH_SPF_TIMEOUT_MS / 1000;
 	o.dkim = MXAUTH_TAG;
 	o.dmarc = MXAUTH_ENFORCE;
+	o.queue = RECV_QUEUE_DEFAULT;
+	o.window = SUBMIT_WINDOW_DEFAULT;
 	log_init("mm-recv", LOG_DEST_STDERR);
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -479,7 +557,15 @@ int main(int argc, char **argv)
 				mm_die(EX_USAGE, "--%s %s: want off, tag or enforce",
 				    c == O_SPF ? "spf" : c == O_DKIM ? "dkim" : "dmarc", optarg);
 			break;
-		case O_SUBMIT: mm_die(EX_USAGE, "--submit: not implemented yet");
+		case O_SUBMIT: o.submit = 1; break;
+		case O_QUEUE: o.queue = optarg; break;
+		case O_KEYS: o.keys = optarg; break;
+		case O_RUNNER: o.runner = optarg; break;
+		case O_SIGWIN:
+			if (parse_duration(optarg, &o.window) < 0 || o.window < 1 ||
+			    o.window > SUBMIT_WINDOW_MAX)
+				mm_die(EX_USAGE, "--sig-window %s: not a duration up to a day", optarg);
+			break;
 		case O_VERSION: printf("mm-recv %s\n", MM_VERSION); return 0;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return EX_USAGE;
@@ -549,13 +635,36 @@ int main(int argc, char **argv)
 	mx.ndnsbl = o.ndnsbl;
 	mx.auth.hostname = o.hostname;
 
+	if (o.submit) {
+		if (submit_init(&sb, &mx, o.queue, &err) < 0)
+			mm_die(EX_CANTCREAT, "--queue: %s", err.msg);
+		sb.conf.keys_dir = o.keys;
+		sb.conf.resolver = o.resolver;
+		sb.conf.window = o.window;
+		sb.conf.is_ours = ours;
+		sb.conf.ours_ctx = &mx;
+		runner_argv(&o, &runner);
+		sb.runner = runner.n ? argvec_argv(&runner) : NULL;
+		mode.hooks = &submit_hooks;
+		mode.ctx = mode.sb = &sb;
+		if (nl && !o.sc.tls)
+			log_warn("--submit over TCP without --tls-cert: every MAIL will be refused "
+			    "(STARTTLS is required)");
+	} else {
+		mode.hooks = &mx_hooks;
+		mode.ctx = &mx;
+		mode.sb = NULL;
+	}
 	if (nl)
-		return accept_loop(&o, &mx, lfds, nl);
+		return accept_loop(&o, &mode, lfds, nl);
 	if (o.test)
 		snprintf(peer, sizeof peer, "%s", o.test);
 	else
 		stdin_peer(peer);
-	c = run_session(&o, &mx, 0, 1, peer);
+	c = run_session(&o, &mode, 0, 1, peer);
+	if (o.submit)
+		submit_free(&sb);
+	argvec_free(&runner);
 	mx_free(&mx);
 	if (o.sc.tls)
 		SSL_CTX_free(o.sc.tls);
