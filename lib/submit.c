@@ -190,6 +190,7 @@ static size_t user_selectors(const char *dir, const struct addr *a,
     char sels[KEYS_NTYPES][KEYS_SELECTOR_MAX + 1])
 {
 	char path[4096];
+	struct mm_err e;
 	size_t n = 0;
 
 	if (!dir)
@@ -198,7 +199,7 @@ static size_t user_selectors(const char *dir, const struct addr *a,
 		if (keys_path(dir, a, (enum keys_type)t, KEYS_PUBLIC, path, sizeof path, NULL) < 0 ||
 		    access(path, R_OK) < 0)
 			continue;
-		if (keys_selector(dir, a, (enum keys_type)t, sels[n], NULL) == 0)
+		if (keys_selector(dir, a, (enum keys_type)t, sels[n], &e) == 0)
 			n++;
 	}
 	return n;
@@ -213,10 +214,11 @@ struct keyctx {
 static int pub_of(const char *dir, const struct addr *a, const char *sel, char *rec, size_t cap)
 {
 	char path[4096], s[KEYS_SELECTOR_MAX + 1];
+	struct mm_err e;
 	struct buf b;
 
 	for (int t = 0; t < KEYS_NTYPES; t++) {
-		if (keys_selector(dir, a, (enum keys_type)t, s, NULL) < 0 || ascii_strcasecmp(s, sel) ||
+		if (keys_selector(dir, a, (enum keys_type)t, s, &e) < 0 || ascii_strcasecmp(s, sel) ||
 		    keys_path(dir, a, (enum keys_type)t, KEYS_PUBLIC, path, sizeof path, NULL) < 0)
 			continue;
 		buf_init(&b);
