@@ -225,6 +225,10 @@ static void drop_privileges(const char *user)
 	if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid || getegid() != pw->pw_gid ||
 	    setuid(0) == 0)
 		mm_die(EX_OSERR, "dropping privileges to %s: did not stick", user);
+	/* what we start (the submit runner) reads its config as this user */
+	if (setenv("HOME", pw->pw_dir, 1) < 0 || setenv("USER", pw->pw_name, 1) < 0 ||
+	    setenv("LOGNAME", pw->pw_name, 1) < 0)
+		mm_die(EX_OSERR, "setenv: %s", strerror(errno));
 }
 
 static const char *end_name(enum smtpd_end e)
