@@ -2,7 +2,7 @@
 """A real SMTP server (aiosmtpd) on loopback for mm-send's transport tests.
 
 smtp-server.py --port P --out DIR [--tls CERT KEY] [--smtps] [--rcpt-code N]
-               [--auth USER PASS]
+               [--auth USER PASS] [--rcpt-delay SECS]
 Stores each message as DIR/N.eml (what arrived) and DIR/N.env (MAIL FROM,
 then RCPT TO lines, then "tls" or "plain").  Writes DIR/ready when listening.
 """
@@ -16,12 +16,15 @@ ap.add_argument("--out", required=True)
 ap.add_argument("--tls", nargs=2)
 ap.add_argument("--smtps", action="store_true")
 ap.add_argument("--rcpt-code", default="250")
+ap.add_argument("--rcpt-delay", type=float, default=0)   # a slow far end, for kill tests
 ap.add_argument("--auth", nargs=2)
 a = ap.parse_args()
 lock = threading.Lock()
 
 class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if a.rcpt_delay:
+            await asyncio.sleep(a.rcpt_delay)
         if a.rcpt_code != "250":
             return a.rcpt_code + (" 5.1.1 no such user here" if a.rcpt_code.startswith("5")
                                   else " 4.3.0 try later")

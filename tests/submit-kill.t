@@ -1,0 +1,164 @@
+#!/bin/sh
+# Exactly once under kill -9.  Messages flow from the laptop's mm-send
+# through mm-recv --submit (over a pipe) into the server's queue and out
+# through the runners mm-recv starts, to a real aiosmtpd; in every round
+# mm-recv and/or the running mm-send -q are killed with SIGKILL at a random
+# moment.  Then both queues drain (the laptop's mm-send -q resends what
+# never got its 250; the server's mm-send -q delivers what is left).  Every
+# message mm-send accepted must reach the far end exactly once or still be
+# queued.  Messages that got their 250 at once and messages the laptop
+# had to resend are counted apart: a duplicate of the first kind can only
+# come from a runner killed between the far end's 250 and its job
+# removal; of the second kind also from mm-recv killed between the queue
+# commit and the replay entry (the order lib/submit chose so that a crash
+# never loses a message nor blocks its resend).  Duplicates are counted
+# and reported, never silent.
+. "$(dirname "$0")/lib.sh"
+. "$MM_TOP/tests/recv/setup.sh"
+need nsd dig:dnsutils
+$PY -c 'import aiosmtpd' 2>/dev/null || bail "python3-aiosmtpd missing (scripts/install-deps)"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
+export HOME=$T/home
+mkdir -p "$HOME" "$T/zones" "$T/run" "$T/spool"
+chmod 755 "$HOME"
+chmod 777 "$T/run"
+[ -n "$RUSER" ] && chown nobody "$T/spool"
+ROUNDS=${SUBMIT_KILL_ROUNDS:-60}
+K=$T/keys
+mm-keygen -t ed25519 --keys "$K" me@example.org >/dev/null 2>&1 || bail "mm-keygen"
+chmod 755 "$K"; chmod 644 "$K"/*.pub
+printf '$ORIGIN far.test.\n$TTL 300\n@ IN SOA ns h 1 3600 600 86400 300\n  IN NS ns\nns IN A 127.0.0.1\n@ IN MX 10 mx\nmx IN A 127.0.0.1\n' >"$T/zones/far.test.zone"
+start_nsd far.test
+P=$(free_port)
+mkdir -p "$T/far"
+$PY "$MM_TOP/tests/smtp-server.py" --port "$P" --out "$T/far" --rcpt-delay 0.05 >"$T/far.log" 2>&1 &
+bg_pid $!
+wait_port "$P" || bail "aiosmtpd did not start"
+
+# Wrappers that say who to kill: every runner, and the current mm-recv.
+cat >"$T/runner" <<EOF
+#!/bin/sh
+echo \$\$ >>"$T/run/pids"
+exec "$MM_BIN/mm-send" --mx-port $P "\$@"
+EOF
+cat >"$T/recv" <<EOF
+#!/bin/sh
+echo \$\$ >"$T/run/recv.pid"
+exec "$MM_BIN/mm-recv" --submit --root "$ROOT" --hostname mx.example.org --log none $RUSER \
+	--queue "$T/spool" --keys "$K" --resolver "$MM_RESOLVER" --mm-send "$T/runner"
+EOF
+chmod 755 "$T/runner" "$T/recv"
+SEND="mm-send --keys $K --queue $T/lq --timeout 10"
+# (a zombie is not alive: an orphan waits for init, which may be slow to reap)
+alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+live_runners() { [ -f "$T/run/pids" ] && for p in $(cat "$T/run/pids"); do alive "$p" && echo "$p"; done; }
+
+# Messages flow back to back in the background while the killer, at
+# random moments, SIGKILLs whichever mm-recv or runner is alive then.
+MSGS=${SUBMIT_KILL_MSGS:-500}     # at most; the sender stops when the killer is done
+SEED=${SUBMIT_KILL_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+diag "seed $SEED (SUBMIT_KILL_SEED=$SEED reproduces the killer's plan)"
+# a body of some size, so a session spends its time in DATA and in fsync
+$PY -c "print(('x' * 76 + '\\n') * 1500, end='')" >"$T/body"
+$PY -c "
+import random; r = random.Random($SEED)
+for i in range(20 * $ROUNDS):
+    print(r.randint(2, 40), r.choice(['recv', 'runner']))
+" >"$T/plan"
+: >"$T/got250"; : >"$T/resent"
+(
+	i=0
+	while [ $i -lt "$MSGS" ] && [ ! -e "$T/run/stop" ]; do
+		{ printf 'From: me@example.org\nTo: pal@far.test\nSubject: kill-%s\n\n' "$i"; cat "$T/body"; } |
+			$SEND --via "$T/recv" pal@far.test 2>"$T/send.err"
+		st=$?
+		cat "$T/send.err" >>"$T/send.log"
+		if [ $st -ne 0 ]; then
+			:
+		elif grep -q '^mm-send: queued' "$T/send.err"; then
+			echo "kill-$i" >>"$T/resent"     # no 250: queued at the laptop, resent later
+		else
+			echo "kill-$i" >>"$T/got250"
+		fi
+		echo "kill-$i" >>"$T/tried"
+		i=$((i + 1))
+	done
+	touch "$T/run/sender-done"
+) &
+SENDER=$!
+bg_pid $SENDER
+ms() { sleep "$(awk "BEGIN { print $1 / 1000 }")"; }
+rkills=0 kills=0
+while read -r delay who; do
+	[ -e "$T/run/sender-done" ] && break
+	[ $((rkills + kills)) -ge "$ROUNDS" ] && [ "$rkills" -ge $((ROUNDS / 4)) ] &&
+		[ "$kills" -ge $((ROUNDS / 4)) ] && break
+	ms "$delay"
+	if [ "$who" = recv ]; then
+		r=$(cat "$T/run/recv.pid" 2>/dev/null)
+		[ -n "$r" ] && alive "$r" && kill -9 "$r" 2>/dev/null && rkills=$((rkills + 1))
+	else
+		for p in $(live_runners); do kill -9 "$p" 2>/dev/null && kills=$((kills + 1)); done
+	fi
+done <"$T/plan"
+touch "$T/run/stop"
+wait $SENDER
+accepted=$(cat "$T/got250" "$T/resent" | wc -l | tr -d ' ')
+tried=$(wc -l <"$T/tried" | tr -d ' ')
+diag "$accepted of $tried messages accepted by mm-send ($(wc -l <"$T/got250" | tr -d ' ') got their 250 at once); killed: $rkills mm-recv, $kills runners"
+ok "mm-send accepted (sent or queued) every message despite the kills" test "$accepted" -eq "$tried"
+ok "$ROUNDS kills or more hit a live process ($((rkills + kills)))" test $((rkills + kills)) -ge "$ROUNDS"
+ok "both kinds were killed" test "$rkills" -gt 0 -a "$kills" -gt 0
+
+# drain: laptop first (its resends start runners), then the server
+wait_runners() {
+	_i=0
+	while [ -n "$(live_runners)" ] && [ $_i -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
+}
+for pass in 1 2 3; do
+	[ -z "$(ls "$T/lq/env" 2>/dev/null)" ] && break
+	mm-send -q --now --keys "$K" --queue "$T/lq" --timeout 10 --via "$T/recv" 2>>"$T/drain.err"
+done
+wait_runners
+for pass in 1 2 3; do
+	[ -z "$(ls "$T/spool/env" 2>/dev/null)" ] && break
+	if [ -n "$RUSER" ]; then
+		su nobody -s /bin/sh -c "HOME=$T/home $MM_BIN/mm-send -q --now --mx --mx-port $P --resolver $MM_RESOLVER --queue $T/spool --timeout 10" 2>>"$T/drain.err"
+	else
+		mm-send -q --now --mx --mx-port "$P" --resolver "$MM_RESOLVER" --queue "$T/spool" --timeout 10 2>>"$T/drain.err"
+	fi
+done
+ok "the laptop's queue drained" test -z "$(ls "$T/lq/env" 2>/dev/null)"
+ok "the server's queue drained" test -z "$(ls "$T/spool/env" 2>/dev/null)"
+
+# count each message at the far end (and anything still queued)
+count() { # LIST -> "once queued dups lost"
+	_o=0 _q=0 _d=0 _l=0
+	for s in $(cat "$1"); do
+		n=$(grep -l "^Subject: $s[[:space:]]*\$" "$T"/far/*.eml 2>/dev/null | wc -l | tr -d ' ')
+		q=$(grep -l "^Subject: $s[[:space:]]*\$" "$T"/spool/msg/* "$T"/lq/msg/* 2>/dev/null | wc -l | tr -d ' ')
+		if [ "$n" -eq 0 ] && [ "$q" -eq 0 ]; then
+			_l=$((_l + 1)); echo "# LOST: $s" >&2
+		elif [ "$n" -eq 0 ]; then
+			_q=$((_q + 1)); echo "# still queued: $s" >&2
+		elif [ "$n" -gt 1 ]; then
+			_d=$((_d + n - 1)); echo "# duplicate: $s delivered $n times" >&2
+		else
+			_o=$((_o + 1))
+		fi
+	done
+	echo "$_o $_q $_d $_l"
+}
+set -- $(count "$T/got250")
+diag "got a 250 at once: $1 delivered exactly once, $2 still queued, $3 duplicates (kill between the far end's 250 and the runner's job removal), $4 lost"
+is "$4" 0 "no message that got its 250 was lost"
+ok "its duplicates ($3) no more than runner kills ($kills)" test "$3" -le "$kills"
+d250=$3
+set -- $(count "$T/resent")
+diag "no 250 at first, resent by the laptop: $1 exactly once, $2 still queued, $3 duplicates (mm-recv killed after the queue commit, before the replay entry), $4 lost"
+is "$4" 0 "no message resent by the laptop was lost"
+ok "its duplicates ($3) no more than mm-recv kills ($rkills)" test "$3" -le "$rkills"
+all=$(cat "$T/got250" "$T/resent" | wc -l | tr -d ' ')
+is "$(ls "$T"/far/*.eml | wc -l | tr -d ' ')" $((all + d250 + $3 - $2)) "the far end holds nothing else"
+unlike "$(cat "$T/drain.err" 2>/dev/null)" 'corrupt|cannot read' "no queue file was left damaged"
+done_testing
