@@ -56,22 +56,22 @@ int main(void)
 	const char *orig = "From: me@example.test\r\nTo: a@example.org\r\nSubject: hello\r\n"
 	    "\r\nthe secret body\r\n";
 
-	dsn_status("550 5.1.1 no such user", 1, st);
-	is_str(st, "5.1.1", "enhanced code taken");
-	dsn_status("550-5.7.26 unauthenticated", 1, st);
-	is_str(st, "5.7.26", "continuation form, two-digit detail");
-	dsn_status("554 transaction failed", 1, st);
-	is_str(st, "5.0.0", "no enhanced code: class from the reply");
-	dsn_status("550 4.1.1 confused server", 1, st);
-	is_str(st, "5.0.0", "enhanced code of the wrong class ignored");
-	dsn_status("451 4.3.0 try later", 0, st);
-	is_str(st, "4.3.0", "temporary");
-	dsn_status("nx.test: no such domain", 1, st);
-	is_str(st, "5.0.0", "no reply code, permanent");
-	dsn_status(NULL, 0, st);
-	is_str(st, "4.0.0", "nothing known, temporary");
-	dsn_status("550 5.1.1234 too long", 1, st);
-	is_str(st, "5.0.0", "malformed enhanced code ignored");
+	{
+		static const struct { const char *diag; int perm; const char *want, *name; } t[] = {
+		{ "550 5.1.1 no such user", 1, "5.1.1", "enhanced code taken" },
+		{ "550-5.7.26 unauthenticated", 1, "5.7.26", "continuation form, two-digit detail" },
+		{ "554 transaction failed", 1, "5.0.0", "no enhanced code: class from the reply" },
+		{ "550 4.1.1 confused server", 1, "5.0.0", "enhanced code of the wrong class ignored" },
+		{ "451 4.3.0 try later", 0, "4.3.0", "temporary" },
+		{ "nx.test: no such domain", 1, "5.0.0", "no reply code, permanent" },
+		{ NULL, 0, "4.0.0", "nothing known, temporary" },
+		{ "550 5.1.1234 too long", 1, "5.0.0", "malformed enhanced code ignored" },
+		};
+		for (size_t i = 0; i < MM_NELEM(t); i++) {
+			dsn_status(t[i].diag, t[i].perm, st);
+			is_str(st, t[i].want, t[i].name);
+		}
+	}
 
 	struct dsn_rcpt r[2] = {
 		{ .addr = "a@example.org", .action = DSN_FAILED, .mta = "mx.example.org",
