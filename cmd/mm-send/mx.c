@@ -144,8 +144,12 @@ static void deliver_domain(struct dns_resolver *res, const struct send_mx_opts *
 	int done = 0;
 	for (size_t i = 0; i < nh && !done; i++)
 		done = try_host(res, o, hosts[i].name, ctx, from, r, mta, n, msg, len, &err);
-	if (!done)
-		set(r, n, SMTPC_TEMP, err.msg[0] ? err.msg : "no MX host answered");
+	/* no host decided: a recipient keeps the last host's own answer to
+	 * it (a 550 to its RCPT stays permanent, a 451 keeps its code for the
+	 * queue and the DSN); one that never got an answer takes the error */
+	for (size_t i = 0; i < n && !done; i++)
+		if (!r[i].text[0] || r[i].st == SMTPC_OK)
+			set(&r[i], 1, SMTPC_TEMP, err.msg[0] ? err.msg : "no MX host answered");
 	for (size_t i = 0; i < nh; i++)
 		free(hosts[i].name);
 }
