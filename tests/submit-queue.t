@@ -182,6 +182,15 @@ is "$(bp 'len(d)')" 0 "job removed"
 is "$(dsns)" 2 "no DSN in the Maildir"
 is "$(ls "$T"/s/*.env | wc -l)" "$n_before" "no DSN sent anywhere"
 
+# ---- -qIID runs that job only
+enqueue me@example.test only1 o1@far.test
+enqueue me@example.test only2 o2@far.test
+ID2=$(bp '[j["id"] for j in d if j["recipients"][0]["address"] == "o2@far.test"][0]')
+$RUN -qI"$ID2" 2>/dev/null
+is "$(arrived o2@far.test) $(arrived o1@far.test)" "1 0" "-qI: only the named job ran"
+$RUN 2>/dev/null
+is "$(arrived o1@far.test) $(bp 'len(d)')" "1 0" "the other one on the next run"
+
 # ---- a corrupt envelope: reported, kept; the other jobs still run
 enqueue me@example.test bad g0@far.test
 enqueue me@example.test good g1@far.test

@@ -50,7 +50,7 @@ struct opts {
 	int queue_only, null_sender;
 	const char *from, *fullname, *keys, *queue, *via, *relay, *domain, *tls_ca;
 	const char *auth_user, *auth_pw_file, *auth_pw_cmd, *helo, *selector, *mx_port;
-	const char *root;
+	const char *root, *queue_filter;
 	long long timeout;
 	long long at;       /* --at: the queue runs as if the clock said this (0: the clock) */
 };
@@ -525,6 +525,7 @@ static int notify(struct run *run, struct queue_env *e, const struct buf *m, int
 {
 	struct dsn_rcpt *dr = xcalloc(e->nr, sizeof(*dr));
 	char (*st)[DSN_STATUS_MAX] = xcalloc(e->nr, sizeof(*st));
+	char host[QUEUE_HOST_MAX + 1];
 	size_t n = 0;
 	int r = 0;
 
@@ -543,6 +544,8 @@ static int notify(struct run *run, struct queue_env *e, const struct buf *m, int
 	}
 	if (n == 0)
 		goto out;
+	if (queue_host_set(host, helo_name()) < 0)   /* an odd host name must not stall the job */
+		snprintf(host, sizeof(host), "localhost");
 	if (!e->from[0]) {
 		mm_warnx("%s: null sender: no DSN for %zu failed recipient%s", e->id, n,
 		    n == 1 ? "" : "s");
@@ -550,7 +553,7 @@ static int notify(struct run *run, struct queue_env *e, const struct buf *m, int
 	}
 	{
 		struct dsn d = {
-			.reporting_mta = helo_name(), .sender = e->from, .queue_id = e->id,
+			.reporting_mta = host, .sender = e->from, .queue_id = e->id,
 			.arrival = e->created, .now = run->now, .expired = expired, .r = dr, .nr = n,
 		};
 		struct buf out;
@@ -564,7 +567,7 @@ static int notify(struct run *run, struct queue_env *e, const struct buf *m, int
 			r = -1;
 			goto out;
 		}
-		lr = dsn_deliver_local(o.root ? o.root : SEND_ROOT_DEFAULT, e->from, helo_name(),
+		lr = dsn_deliver_local(o.root ? o.root : SEND_ROOT_DEFAULT, e->from, host,
 		    out.data, out.len, &err);
 		if (lr == 1) {
 			mm_warnx("%s: DSN delivered to the Maildir of <%s>", e->id, e->from);
@@ -729,7 +732,8 @@ static int run_queue(void)
 	if (queue_list(&run.q, &ids, &nid, &err) < 0)
 		mm_die(EX_IOERR, "%s", err.msg);
 	for (size_t j = 0; j < nid; j++)
-		run_id(&run, ids[j]);
+		if (!o.queue_filter || strstr(ids[j], o.queue_filter))
+			run_id(&run, ids[j]);
 	queue_ids_free(ids, nid);
 	/* the DSNs this run queued go out now, not a timer period later */
 	for (size_t j = 0; j < run.nfresh; j++)
@@ -920,7 +924,10 @@ static void parse_args(int argc, char **argv)
 			else
 				mm_die(EX_USAGE, "-b%s: not supported (only -bm and -bp)", optarg);
 			break;
-		case 'q': o.run_queue = 1; break;   /* -q, -q30m: the interval is cron's job */
+		case 'q':   /* -q, -q30m: the interval is cron's job; -qIID: jobs whose id has ID */
+			o.run_queue = 1;
+			o.queue_filter = optarg && optarg[0] == 'I' ? optarg + 1 : NULL;
+			break;
 		case 'v': o.verbose = 1; break;
 		case 'V': case 'N': case 'R': break;   /* DSN requests: accepted, not passed on */
 		case 'h': usage(stdout); exit(0);
