@@ -209,4 +209,12 @@ is "$(bp 'd[0]["id"] + " " + str("error" in d[0])')" "$ID True" "-bp --json give
 $RUN 2>/dev/null
 is "$?" 65 "still reported on the next run"
 ok "and still kept" cmp -s "$Q/env/$ID" "$T/corrupt"
+# an envelope whose message is gone
+enqueue me@example.test lost l1@far.test
+LID=$(bp '[j["id"] for j in d if "error" not in j][0]')
+rm "$Q/msg/$LID"
+$RUN 2>"$T/err"
+is "$?" 65 "envelope without message: EX_DATAERR"
+like "$(cat "$T/err")" "$LID: envelope without a message, left in place" "reported"
+ok "its envelope kept" test -s "$Q/env/$LID"
 done_testing

@@ -696,8 +696,20 @@ static void run_id(struct run *run, const char *id)
 		run->errors++;
 		return;
 	}
-	if (lr == 0)
-		return;     /* another runner has it, or it is gone */
+	if (lr == 0) {
+		/* another runner has it, or it is gone; but an envelope whose
+		 * message is missing (never made by queue_add or queue_remove,
+		 * which order the two) is damage, and is said so */
+		char *env = xasprintf("%s/env/%s", run->q.dir, id);
+		char *msg = xasprintf("%s/msg/%s", run->q.dir, id);
+		if (access(env, F_OK) == 0 && access(msg, F_OK) < 0 && errno == ENOENT) {
+			mm_warnx("%s: envelope without a message, left in place (%s)", id, env);
+			run->corrupt++;
+		}
+		free(env);
+		free(msg);
+		return;
+	}
 	buf_init(&m);
 	lr = queue_load(&run->q, id, &e, &m, &err);
 	if (lr < 0) {
