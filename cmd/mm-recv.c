@@ -415,21 +415,25 @@ static int ours(void *ctx, const char *domain)
 /*
  * The runner for queued jobs: --mm-send's words, or mm-send beside our
  * own binary (an installed pair stays a pair), else mm-send from PATH.
- * Our --resolver is passed on so both halves ask the same DNS.
+ * Our --root (reports to our users go to their Maildirs), --hostname (as
+ * --helo) and --resolver are passed on, so both halves agree.
  */
 static void runner_argv(const struct opts *o, struct argvec *av)
 {
 	struct mm_err err;
+	struct argvec words;
 	char self[4096], *slash;
 	ssize_t n;
 
 	if (o->runner && !strcmp(o->runner, "none"))
 		return;
+	argvec_init(&words);
 	if (o->runner) {
-		if (conf_split_words(o->runner, av, &err) < 0 || av->n == 0)
-			mm_die(EX_USAGE, "--mm-send %s: %s", o->runner, av->n ? err.msg : "empty");
-		if (av->n > SUBMIT_RUNNER_ARGS_MAX - 2)
-			mm_die(EX_USAGE, "--mm-send: at most %d words", SUBMIT_RUNNER_ARGS_MAX - 2);
+		if (conf_split_words(o->runner, &words, &err) < 0 || words.n == 0)
+			mm_die(EX_USAGE, "--mm-send %s: %s", o->runner, words.n ? err.msg : "empty");
+		if (words.n > SUBMIT_RUNNER_ARGS_MAX - 8)
+			mm_die(EX_USAGE, "--mm-send: at most %d words", SUBMIT_RUNNER_ARGS_MAX - 8);
+		argvec_push(av, words.v[0]);
 	} else {
 		n = readlink("/proc/self/exe", self, sizeof self - 1);
 		if (n > 0) {
@@ -444,10 +448,19 @@ static void runner_argv(const struct opts *o, struct argvec *av)
 		if (av->n == 0)
 			argvec_push(av, RECV_RUNNER_NAME);
 	}
+	/* what the runner must share with us; the --mm-send words come after,
+	 * so they can still override any of it */
+	argvec_push(av, "--root");
+	argvec_push(av, o->root);
+	argvec_push(av, "--helo");
+	argvec_push(av, o->hostname);
 	if (o->resolver) {
 		argvec_push(av, "--resolver");
 		argvec_push(av, o->resolver);
 	}
+	for (size_t i = 1; i < words.n; i++)
+		argvec_push(av, words.v[i]);
+	argvec_free(&words);
 }
 
 /* systemd Accept=no: our sockets start at fd 3 when LISTEN_PID is us. */
