@@ -384,7 +384,7 @@ int submit_replay_open(struct submit_replay *rp, const char *queue_dir, struct m
 {
 	int qfd;
 
-	rp->dirfd = rp->lockfd = -1;
+	rp->dirfd = rp->lockfd = rp->pendfd = -1;
 	qfd = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (qfd < 0)
 		return err_sys(err, "%s", queue_dir);
@@ -401,6 +401,24 @@ int submit_replay_open(struct submit_replay *rp, const char *queue_dir, struct m
 	close(qfd);
 	if (rp->dirfd < 0)
 		return err_sys(err, "%s/%s", queue_dir, SUBMIT_REPLAY_DIR);
+	if (mkdirat(rp->dirfd, SUBMIT_PENDING_DIR, 0700) == 0) {
+		if (fsync(rp->dirfd) < 0) {
+			err_sys(err, "%s/%s: fsync", queue_dir, SUBMIT_REPLAY_DIR);
+			submit_replay_close(rp);
+			return -1;
+		}
+	} else if (errno != EEXIST) {
+		err_sys(err, "%s/%s/%s", queue_dir, SUBMIT_REPLAY_DIR, SUBMIT_PENDING_DIR);
+		submit_replay_close(rp);
+		return -1;
+	}
+	rp->pendfd = openat(rp->dirfd, SUBMIT_PENDING_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (rp->pendfd < 0) {
+		err_sys(err, "%s/%s/%s", queue_dir, SUBMIT_REPLAY_DIR, SUBMIT_PENDING_DIR);
+		submit_replay_close(rp);
+		return -1;
+	}
 	return 0;
 }
 
@@ -408,9 +426,11 @@ void submit_replay_close(struct submit_replay *rp)
 {
 	if (rp->lockfd >= 0)
 		close(rp->lockfd);
+	if (rp->pendfd >= 0)
+		close(rp->pendfd);
 	if (rp->dirfd >= 0)
 		close(rp->dirfd);
-	rp->dirfd = rp->lockfd = -1;
+	rp->dirfd = rp->lockfd = rp->pendfd = -1;
 }
 
 /* The lock file is opened for each lock: a flock belongs to the open file
@@ -496,6 +516,212 @@ static int is_id(const char *s)
 	return n == SUBMIT_REPLAY_ID_LEN;
 }
 
+int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res,
+    struct mm_err *err)
+{
+	struct buf b;
+	int fd, rc = 0;
+
+	if (res->nids == 0)
+		return err_set(err, "pending: no signature");
+	buf_init(&b);
+	for (size_t i = 0; i < res->nids; i++)
+		buf_printf(&b, "%s%s", i ? " " : "", res->ids[i]);
+	buf_putc(&b, '\n');
+	fd = openat(rp->pendfd, res->ids[0], O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0)
+		rc = err_sys(err, "replay cache: pending %s", res->ids[0]);
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = err_sys(err, "replay cache: pending %s", res->ids[0]);
+	if (rc == 0 && fsync(rp->pendfd) < 0)
+		rc = err_sys(err, "replay cache: fsync pending/");
+	buf_free(&b);
+	return rc;
+}
+
+void submit_pending_end(struct submit_replay *rp, const struct submit_result *res)
+{
+	/* not fsynced: a pending file that comes back after a crash is
+	 * decided again, the same way */
+	(void)unlinkat(rp->pendfd, res->ids[0], 0);
+}
+
+size_t submit_msg_ids(const char *msg, size_t len, char ids[][SUBMIT_REPLAY_ID_LEN + 1],
+    size_t max)
+{
+	struct msg m;
+	size_t n = 0;
+
+	if (msg_parse(&m, msg, len, MSG_LENIENT, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < m.n && n < max; i++) {
+		const char *v;
+		if (!msg_field_is(&m.f[i], "DKIM-Signature"))
+			continue;
+		for (v = m.f[i].value; v && *v;) {
+			const char *end = strchr(v, ';'), *t = v;
+			size_t vl = end ? (size_t)(end - v) : strlen(v);
+
+			while (t < v + vl && (*t == ' ' || *t == '\t'))
+				t++;
+			if (t + 1 < v + vl && t[0] == 'b' && (t[1] == '=' || t[1] == ' ' || t[1] == '\t')) {
+				const char *eq = memchr(t, '=', (size_t)(v + vl - t));
+				struct buf b;
+				buf_init(&b);
+				for (const char *c = eq ? eq + 1 : v + vl; c < v + vl; c++)
+					if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
+						buf_putc(&b, *c);
+				if (b.len && b.len < DKIMV_TAG_MAX)
+					submit_replay_id(b.data, ids[n++]);
+				buf_free(&b);
+				break;
+			}
+			v = end ? end + 1 : NULL;
+		}
+	}
+	msg_free(&m);
+	return n;
+}
+
+int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *err)
+{
+	struct queue_env e;
+	struct mm_err le;
+	int fd = -1, r = 0;
+
+	for (int i = 0; i < SUBMIT_RELEASE_TRIES; i++) {
+		r = queue_lock(q, id, &fd, err);
+		if (r != 0)
+			break;
+		queue_env_init(&e);
+		if (queue_load(q, id, &e, NULL, &le) == 1)
+			return 0;                       /* gone: nothing to release */
+		queue_env_free(&e);
+		usleep(10000);                          /* a runner is looking at it */
+	}
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return err_set(err, "job %s: locked by a runner for too long", id);
+	queue_env_init(&e);
+	r = queue_load(q, id, &e, NULL, err);
+	if (r == 0 && e.next_try == SUBMIT_HELD) {
+		e.next_try = (long long)now;
+		r = queue_update(q, &e, err);
+	} else if (r == 1)
+		r = 0;
+	queue_env_free(&e);
+	close(fd);
+	return r;
+}
+
+/* The held job whose message carries one of res's signatures: released,
+ * 1; none, 0. */
+static int release_held(struct queue *q, const struct submit_result *res, time_t now,
+    struct mm_err *err)
+{
+	char **jobs = NULL;
+	size_t nj = 0;
+	int found = 0;
+
+	if (queue_list(q, &jobs, &nj, err) < 0)
+		return -1;
+	for (size_t j = 0; j < nj && !found; j++) {
+		struct queue_env e;
+		struct buf m;
+		struct mm_err le;
+		char ids[DKIMV_SIGS_MAX][SUBMIT_REPLAY_ID_LEN + 1];
+		size_t n;
+
+		queue_env_init(&e);
+		if (queue_load(q, jobs[j], &e, NULL, &le) != 0) {
+			queue_env_free(&e);
+			continue;
+		}
+		if (e.next_try != SUBMIT_HELD) {
+			queue_env_free(&e);
+			continue;
+		}
+		queue_env_free(&e);
+		buf_init(&m);
+		queue_env_init(&e);
+		if (queue_load(q, jobs[j], &e, &m, &le) == 0) {
+			n = submit_msg_ids(m.data, m.len, ids, DKIMV_SIGS_MAX);
+			for (size_t a = 0; a < n && !found; a++)
+				for (size_t b = 0; b < res->nids && !found; b++)
+					found = !strcmp(ids[a], res->ids[b]);
+			if (found && submit_release(q, jobs[j], now, err) < 0)
+				found = -1;
+		}
+		queue_env_free(&e);
+		buf_free(&m);
+	}
+	queue_ids_free(jobs, nj);
+	return found;
+}
+
+long submit_recover(struct submit_replay *rp, struct queue *q, time_t now, struct mm_err *err)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+	long done = 0;
+
+	fd = openat(rp->pendfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return err_sys(err, "replay cache: pending/");
+	}
+	while ((de = readdir(d))) {
+		struct submit_result res;
+		struct buf b;
+		char *p, *save = NULL;
+		int pfd, seen, held;
+
+		if (!is_id(de->d_name))
+			continue;
+		memset(&res, 0, sizeof res);
+		buf_init(&b);
+		pfd = openat(rp->pendfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd < 0 || read_fd_all(pfd, SUBMIT_KEY_REC_MAX, &b, NULL) < 0) {
+			if (pfd >= 0)
+				close(pfd);
+			buf_free(&b);
+			continue;
+		}
+		close(pfd);
+		for (p = strtok_r(b.data ? b.data : (char *)"", " \n", &save);
+		    p && res.nids < DKIMV_SIGS_MAX; p = strtok_r(NULL, " \n", &save))
+			if (is_id(p))
+				memcpy(res.ids[res.nids++], p, SUBMIT_REPLAY_ID_LEN + 1);
+		buf_free(&b);
+		if (res.nids == 0) {
+			(void)unlinkat(rp->pendfd, de->d_name, 0);
+			continue;
+		}
+		seen = submit_replay_seen(rp, &res, err);
+		held = release_held(q, &res, now, err);
+		if (seen < 0 || held < 0) {
+			closedir(d);
+			return -1;
+		}
+		/* a held job proves the commit; an entry already written too */
+		if ((held || seen) && submit_replay_record(rp, &res, err) < 0) {
+			closedir(d);
+			return -1;
+		}
+		log_warn("replay cache: finished the commit of %.16s... left by a dead session: %s",
+		    res.ids[0], held ? "job released, signature recorded" : seen ?
+		    "signature was recorded" : "nothing had been committed");
+		(void)unlinkat(rp->pendfd, de->d_name, 0);
+		done++;
+	}
+	closedir(d);
+	return done;
+}
+
 long submit_replay_sweep(struct submit_replay *rp, time_t now, long long window, int force,
     struct mm_err *err)
 {
@@ -545,7 +771,7 @@ int submit_init(struct submit *sb, struct mx *mx, const char *queue_dir, struct 
 	sb->mx = mx;
 	sb->dns = NULL;
 	sb->queue_dir = queue_dir;
-	sb->rp.dirfd = sb->rp.lockfd = -1;
+	sb->rp.dirfd = sb->rp.lockfd = sb->rp.pendfd = -1;
 	if (queue_open(&sb->q, queue_dir, err) < 0)
 		return -1;
 	if (submit_replay_open(&sb->rp, queue_dir, err) < 0) {
@@ -679,7 +905,7 @@ static int enqueue(struct submit *sb, struct smtpd *s, const struct buf *msg, st
 	}
 	if (e->nr == 0)
 		return 0;
-	e->next_try = (long long)time(NULL);
+	e->next_try = SUBMIT_HELD;        /* released once the replay entry is written */
 	buf_init(&rec);
 	buf_init(&out);
 	mx_received(sb->mx, s, NULL, 1, &rec);
@@ -716,21 +942,27 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	smtpd_trace(s, "submit: signature of %s accepted", fs);
 	if (submit_replay_lock(&sb->rp, &err) < 0)
 		goto temp;
+	if (submit_recover(&sb->rp, &sb->q, time(NULL), &err) < 0)
+		goto temp_locked;
 	if (submit_replay_sweep(&sb->rp, time(NULL), sb->conf.window, 0, &err) < 0)
 		log_warn("%s: replay cache sweep: %s", s->id, err.msg);
 	seen = submit_replay_seen(&sb->rp, &res, &err);
-	if (seen != 0) {
+	if (seen < 0)
+		goto temp_locked;
+	if (seen) {
 		submit_replay_unlock(&sb->rp);
-		if (seen < 0)
-			goto temp;
 		res.v = SUBMIT_REPLAYED;
 		submit_reply(&res, r);
 		log_info("%s: %s: submission refused: %d %s", s->id, s->peer_ip, r->code, r->text);
 		return -1;
 	}
-	/* Order (see submit.h): queue, Maildir, then the replay entry. */
+	/* The crash ordering of submit.h: pending, held job + Maildir,
+	 * replay entries, release. */
+	if (submit_pending_begin(&sb->rp, &res, &err) < 0)
+		goto temp_locked;
 	queue_env_init(&e);
 	if (enqueue(sb, s, msg, &e, &err) < 0) {
+		submit_pending_end(&sb->rp, &res);
 		submit_replay_unlock(&sb->rp);
 		queue_env_free(&e);
 		log_err("%s: %s: cannot queue: %s", s->id, s->peer_ip, err.msg);
@@ -745,13 +977,19 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 		if (e.nr && queue_remove(&sb->q, e.id, &err) < 0)
 			log_err("%s: %s: queued copy %s could not be withdrawn: %s", s->id, s->peer_ip,
 			    e.id, err.msg);
+		submit_pending_end(&sb->rp, &res);
 		submit_replay_unlock(&sb->rp);
 		queue_env_free(&e);
 		return -1;
 	}
 	if (submit_replay_record(&sb->rp, &res, &err) < 0)
-		log_err("%s: %s: replay cache: %s (the message is accepted; this signature could be "
-		    "replayed until the window closes)", s->id, s->peer_ip, err.msg);
+		log_err("%s: %s: replay cache: %s (the message is accepted; the next session "
+		    "finishes the record)", s->id, s->peer_ip, err.msg);
+	else if (e.nr && submit_release(&sb->q, e.id, time(NULL), &err) < 0)
+		log_err("%s: %s: job %s: %s (the next session releases it)", s->id, s->peer_ip,
+		    e.id, err.msg);
+	else
+		submit_pending_end(&sb->rp, &res);
 	submit_replay_unlock(&sb->rp);
 	if (e.nr) {
 		log_info("%s: %s: queued as %s for %zu recipient%s (%zu octets) from %s", s->id,
@@ -767,6 +1005,8 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 		    copies, copies == 1 ? "" : "es", s->id, s->messages + 1);
 	queue_env_free(&e);
 	return 0;
+temp_locked:
+	submit_replay_unlock(&sb->rp);
 temp:
 	log_err("%s: %s: replay cache: %s", s->id, s->peer_ip, err.msg);
 	smtpd_reply_set(r, 451, "4.3.0 cannot check for replays now: try again later");

@@ -24,16 +24,34 @@
  * knows which of these failed.  With several signatures the one that got
  * furthest through the checks above names the failure.
  *
- * The replay cache is a directory (QUEUE/replay/) of empty-ish files named
- * by the SHA-256 of each accepted signature's b= value.  Sessions serialise
- * on flock() of QUEUE/replay/.lock for check + commit + record, so two
- * concurrent sessions cannot both accept one signature.  An entry is
- * written (O_EXCL, fsync, fsync of the directory) only after the message is
- * durable: a crash in between leaves the message accepted and its
- * signature unrecorded, so a resend by a client that never saw the 250 is
- * accepted once more (a possible duplicate), never refused (which, with
- * the entry first, would have lost the message and blocked its resend for
- * good).  An entry is needed only while its signature could still pass
+ * The replay cache is a directory (QUEUE/replay/) of small files named by
+ * the SHA-256 of each accepted signature's b= value.  Sessions serialise on
+ * flock() of QUEUE/replay/.lock for check + commit + record, so two
+ * concurrent sessions cannot both accept one signature.
+ *
+ * Crash ordering.  Written first, a replay entry would, after a crash
+ * before the commit, refuse the resend of a message that was never taken
+ * (lost for good); written last, it would, after a crash just after the
+ * commit, let the resend of a message that was taken through a second
+ * time.  So the commit is made decidable instead:
+ *   1. replay/pending/ID gets the signature's ids (fsynced);
+ *   2. the queue job is added held (next-try SUBMIT_HELD: no ordinary
+ *      runner touches it) and the Maildir copies are delivered;
+ *   3. the replay entries are written (O_EXCL, fsync, fsync of the dir);
+ *   4. the job is released (next-try now), the pending file removed, 250.
+ * A session that takes the lock first finishes what a dead one left in
+ * pending/ (only a dead session leaves one there: the lock is held from 1
+ * to 4): a held job whose message carries those signatures proves the
+ * commit, so the job is released and the entries written (the resend is
+ * then refused as a replay, and the job delivers the message once);
+ * without such a job nothing was committed and the pending file is
+ * dropped (the resend is accepted).  Left undecidable: a crash between the
+ * Maildir delivery of a message with only local recipients and step 3
+ * (the resend then delivers a second local copy), and a held job that an
+ * administrator's "mm-send -q --now" delivered before the next session
+ * came.
+ *
+ * An entry is needed only while its signature could still pass
  * the t= check: it is removed when older than 2 * window + SUBMIT_SLACK
  * (a signature is accepted at most window after t= and at most
  * SUBMIT_FUTURE_MAX before it), by a sweep at most every SUBMIT_SWEEP_EVERY
@@ -59,6 +77,9 @@
 #define SUBMIT_KEY_REC_MAX    4096    /* a .pub file larger is refused */
 #define SUBMIT_REPLAY_DIR     "replay"
 #define SUBMIT_REPLAY_ID_LEN  64      /* hex SHA-256 */
+#define SUBMIT_PENDING_DIR    "pending" /* under replay/: sessions in their commit */
+#define SUBMIT_HELD           253402300799LL /* next-try of a job not yet released (9999-12-31) */
+#define SUBMIT_RELEASE_TRIES  200     /* 10 ms apart: a runner locks a job only to look at it */
 
 enum submit_verdict {
 	SUBMIT_OK = 0,
@@ -130,6 +151,7 @@ int submit_check(const struct submit_conf *c, struct dns_resolver **dns,
 
 struct submit_replay {
 	int dirfd;          /* QUEUE/replay */
+	int pendfd;         /* QUEUE/replay/pending */
 	int lockfd;         /* QUEUE/replay/.lock while locked, else -1 */
 };
 
@@ -145,6 +167,19 @@ int submit_replay_seen(struct submit_replay *rp, const struct submit_result *res
 /* With the lock held: record every id of res durably. */
 int submit_replay_record(struct submit_replay *rp, const struct submit_result *res,
     struct mm_err *err);
+/* With the lock held: note that res is being committed (step 1), and that
+ * it is done (step 4). */
+int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res,
+    struct mm_err *err);
+void submit_pending_end(struct submit_replay *rp, const struct submit_result *res);
+/* The replay ids of the DKIM-Signature fields of a message (pure). */
+size_t submit_msg_ids(const char *msg, size_t len, char ids[][SUBMIT_REPLAY_ID_LEN + 1],
+    size_t max);
+/* Release a held job: next-try = now.  0 also when it is gone. */
+int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *err);
+/* With the lock held: finish what dead sessions left in pending/ (see the
+ * crash ordering above).  Returns how many were handled, -1 on error. */
+long submit_recover(struct submit_replay *rp, struct queue *q, time_t now, struct mm_err *err);
 /* With the lock held: remove entries older than 2 * window + SUBMIT_SLACK,
  * unless a sweep ran in the last SUBMIT_SWEEP_EVERY seconds (force: always).
  * Returns how many were removed, -1 on error. */

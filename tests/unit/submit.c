@@ -236,7 +236,53 @@ static enum submit_verdict check(const struct submit_conf *c, const char *env, c
 	return res->v;
 }
 
-static void whole(const char *dir)
+/* A dead session's leftovers, decided by the next one (crash ordering). */
+static void recovery(const char *qdir, const struct submit_result *good, const char *signed_msg,
+    size_t len)
+{
+	struct submit_replay rp;
+	struct queue q;
+	struct queue_env e;
+	struct mm_err err;
+	char ids[DKIMV_SIGS_MAX][SUBMIT_REPLAY_ID_LEN + 1];
+	struct submit_result other;
+	time_t now = time(NULL);
+
+	ok(submit_msg_ids(signed_msg, len, ids, DKIMV_SIGS_MAX) == good->nids &&
+	    !strcmp(ids[0], good->ids[0]) && !strcmp(ids[good->nids - 1], good->ids[good->nids - 1]),
+	    "the ids read back from a queued message are the verifier's");
+	ok(queue_open(&q, qdir, &err) == 0 && submit_replay_open(&rp, qdir, &err) == 0, "open");
+	submit_replay_lock(&rp, &err);
+
+	/* died after queueing (held), before the replay entry */
+	ok(submit_pending_begin(&rp, good, &err) == 0, "pending written");
+	queue_env_init(&e);
+	snprintf(e.from, sizeof e.from, "me@example.org");
+	queue_env_add_rcpt(&e, "x@far.test");
+	e.next_try = SUBMIT_HELD;
+	ok(queue_add(&q, &e, signed_msg, len, &err) == 0, "held job queued");
+	ok(submit_recover(&rp, &q, now, &err) == 1, "recovery finds the dead session's commit");
+	ok(submit_replay_seen(&rp, good, &err) == 1, "its signature is recorded: a resend is a replay");
+	queue_env_free(&e);
+	queue_load(&q, e.id, &e, NULL, &err);
+	ok(e.next_try == (long long)now, "and the held job is released for delivery");
+	queue_env_free(&e);
+	ok(submit_recover(&rp, &q, now, &err) == 0, "nothing left to recover");
+
+	/* died before anything was committed */
+	memset(&other, 0, sizeof other);
+	submit_replay_id("never-committed", other.ids[0]);
+	other.nids = 1;
+	submit_pending_begin(&rp, &other, &err);
+	ok(submit_recover(&rp, &q, now, &err) == 1, "a pending file without a held job: decided");
+	ok(submit_replay_seen(&rp, &other, &err) == 0, "not recorded: the resend will be taken");
+	ok(submit_recover(&rp, &q, now, &err) == 0, "and gone");
+	submit_replay_unlock(&rp);
+	submit_replay_close(&rp);
+	queue_close(&q);
+}
+
+static void whole(const char *dir, const char *qdir)
 {
 	static const char msg[] = "From: Me <me@example.org>\r\nTo: x@far.test\r\n"
 	    "Subject: s\r\nDate: Wed, 2 Dec 2026 09:00:00 +0000\r\n\r\nbody\r\n";
@@ -255,6 +301,7 @@ static void whole(const char *dir)
 	sign(dir, "me@example.org", "example.org", msg, &m);
 	ok(check(&c, "me@example.org", m.data, m.len, now, &res) == SUBMIT_OK, "signed by me: ok");
 	ok(res.nids == 2, "both signatures (rsa, ed25519) are replay identities");
+	recovery(qdir, &res, m.data, m.len);
 	ok(check(&c, "you@example.org", m.data, m.len, now, &res) == SUBMIT_MISMATCH,
 	    "envelope of another user: mismatch");
 	ok(check(&c, "me@example.org", m.data, m.len, now + 901, &res) == SUBMIT_STALE,
@@ -301,16 +348,18 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 int main(void)
 {
-	char dir[] = "/tmp/mm-submit-XXXXXX", keys[4200];
+	char dir[] = "/tmp/mm-submit-XXXXXX", keys[4200], q2[4200];
 
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(keys, sizeof keys, "%s/keys", dir);
+	snprintf(q2, sizeof q2, "%s/q2", dir);
 	mkdir(keys, 0700);
+	mkdir(q2, 0700);
 	policy();
 	replies();
 	replay(dir);
-	whole(keys);
+	whole(keys, q2);
 	if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		printf("# could not remove %s\n", dir);
 	return done_testing();
