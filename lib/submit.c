@@ -506,6 +506,23 @@ int submit_replay_record(struct submit_replay *rp, const struct submit_result *r
 	return 0;
 }
 
+/* A DIR stream of an open directory, leaving dirfd itself open. */
+static DIR *opendir_at(int dirfd, struct mm_err *err)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0) {
+		err_sys(err, "replay cache: opendir");
+		return NULL;
+	}
+	if (!(d = fdopendir(fd))) {
+		err_sys(err, "replay cache: opendir");
+		close(fd);
+	}
+	return d;
+}
+
 static int is_id(const char *s)
 {
 	size_t n = 0;
@@ -665,15 +682,10 @@ long submit_recover(struct submit_replay *rp, struct queue *q, time_t now, struc
 {
 	struct dirent *de;
 	DIR *d;
-	int fd;
 	long done = 0;
 
-	fd = openat(rp->pendfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return err_sys(err, "replay cache: pending/");
-	}
+	if (!(d = opendir_at(rp->pendfd, err)))
+		return -1;
 	while ((de = readdir(d))) {
 		struct submit_result res;
 		struct buf b;
@@ -736,12 +748,8 @@ long submit_replay_sweep(struct submit_replay *rp, time_t now, long long window,
 	if (!force && fstatat(rp->dirfd, SUBMIT_SWEPT_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    st.st_mtime <= now && st.st_mtime > now - SUBMIT_SWEEP_EVERY)
 		return 0;
-	fd = openat(rp->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return err_sys(err, "replay cache: opendir");
-	}
+	if (!(d = opendir_at(rp->dirfd, err)))
+		return -1;
 	while ((de = readdir(d))) {
 		if (!is_id(de->d_name))
 			continue;
