@@ -207,7 +207,8 @@ void mx_received(const struct mx *mx, struct smtpd *s, const char *for_addr, int
 }
 
 long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extralen,
-    const char *body, size_t bodylen, int hide_client, struct smtpd_reply *r)
+    const char *body, size_t bodylen, int hide_client, const struct mx_note *note,
+    struct smtpd_reply *r)
 {
 	struct maildir_tx tx;
 	struct mm_err e;
@@ -234,6 +235,19 @@ long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extral
 		if (maildir_tx_add(&tx, mr->fd, head.data, head.len, body, bodylen, &e) < 0)
 			goto fail;
 		copies++;
+	}
+	for (size_t i = 0, k = 0; note && i < s->nrcpt; i++) {
+		struct mx_rcpt *mr = s->rcpt[i].data;
+		if (!mr || dup_rcpt(s, i))
+			continue;
+		if (note->fn(note->ctx, mr->path, tx.v[k++].name) < 0) {
+			err_set(&e, "could not note the delivery before its commit");
+			goto fail;
+		}
+	}
+	if (note && note->fn(note->ctx, NULL, NULL) < 0) {
+		err_set(&e, "could not note the delivery before its commit");
+		goto fail;
 	}
 	if (copies && maildir_tx_commit(&tx, &e) < 0)
 		goto fail;
@@ -275,7 +289,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 		buf_free(&body);
 		return -1;
 	}
-	copies = mx_deliver(mx, s, auth.data, auth.len, body.data, body.len, 0, r);
+	copies = mx_deliver(mx, s, auth.data, auth.len, body.data, body.len, 0, NULL, r);
 	buf_free(&auth);
 	buf_free(&body);
 	if (copies < 0)

@@ -57,13 +57,25 @@ void mx_received(const struct mx *mx, struct smtpd *s, const char *for_addr, int
     struct buf *out);
 
 /*
+ * Called for each copy once all are written to tmp/ and before any is
+ * linked into new/: folder (domain/local[/suffix] below ROOT) and the
+ * file name it will have in new/; then once with both NULL (all told).
+ * Returning -1 abandons the delivery.
+ */
+struct mx_note {
+	int (*fn)(void *ctx, const char *folder, const char *name);
+	void *ctx;
+};
+
+/*
  * Deliver body (CRLF) into the Maildir of every recipient of s that
  * mx_rcpt accepted (rcpt data set; others are skipped), each copy with
  * Return-Path:, Delivered-To:, Received: and extra (LF) prepended.
- * Returns the number of copies, all durable; -1 with r a 4xx and nothing
- * delivered.
+ * note may be NULL.  Returns the number of copies, all durable; -1 with
+ * r a 4xx and nothing delivered.
  */
 long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extralen,
-    const char *body, size_t bodylen, int hide_client, struct smtpd_reply *r);
+    const char *body, size_t bodylen, int hide_client, const struct mx_note *note,
+    struct smtpd_reply *r);
 
 #endif

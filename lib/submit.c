@@ -20,6 +20,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "maildir.h"
 #include "msg.h"
 
 #define SUBMIT_LOCK_NAME  ".lock"
@@ -557,6 +558,19 @@ int submit_pending_begin(struct submit_replay *rp, const struct submit_result *r
 	return rc;
 }
 
+int submit_pending_add(struct submit_replay *rp, const struct submit_result *res,
+    const char *lines, size_t len, struct mm_err *err)
+{
+	int fd = openat(rp->pendfd, res->ids[0], O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0 || write_all(fd, lines, len) < 0 || fsync(fd) < 0)
+		rc = err_sys(err, "replay cache: pending %s", res->ids[0]);
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = err_sys(err, "replay cache: pending %s", res->ids[0]);
+	return rc;
+}
+
 void submit_pending_end(struct submit_replay *rp, const struct submit_result *res)
 {
 	/* not fsynced: a pending file that comes back after a crash is
@@ -678,7 +692,45 @@ static int release_held(struct queue *q, const struct submit_result *res, time_t
 	return found;
 }
 
-long submit_recover(struct submit_replay *rp, struct queue *q, time_t now, struct mm_err *err)
+/* 1 if ROOT/folder/new/name, or a cur/ name:2,... of it, exists. */
+static int maildir_has(int rootfd, const char *folder, const char *name)
+{
+	char path[ADDR_DOMAIN_MAX + 2 * ADDR_LOCAL_MAX + 8], *c, *save = NULL;
+	struct dirent *de;
+	struct stat st;
+	size_t nl = strlen(name);
+	int fd, sub, found = 0;
+	DIR *d;
+
+	if (snprintf_ok(path, sizeof path, "%s", folder) < 0 || strchr(name, '/'))
+		return 0;
+	fd = dup(rootfd);
+	for (c = strtok_r(path, "/", &save); c && fd >= 0; c = strtok_r(NULL, "/", &save)) {
+		sub = maildir_openat(fd, c, NULL);
+		close(fd);
+		fd = sub;
+	}
+	if (fd < 0)
+		return 0;
+	sub = maildir_openat(fd, "new", NULL);
+	if (sub >= 0) {
+		found = fstatat(sub, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		close(sub);
+	}
+	sub = found ? -1 : maildir_openat(fd, "cur", NULL);
+	close(fd);
+	if (sub >= 0 && (d = opendir_at(sub, NULL))) {
+		while (!found && (de = readdir(d)))
+			found = !strncmp(de->d_name, name, nl) && de->d_name[nl] == ':';
+		closedir(d);
+	}
+	if (sub >= 0)
+		close(sub);
+	return found;
+}
+
+long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_t now,
+    struct mm_err *err)
 {
 	struct dirent *de;
 	DIR *d;
@@ -689,8 +741,8 @@ long submit_recover(struct submit_replay *rp, struct queue *q, time_t now, struc
 	while ((de = readdir(d))) {
 		struct submit_result res;
 		struct buf b;
-		char *p, *save = NULL;
-		int pfd, seen, held;
+		char *p, *line, *save = NULL, *lsave = NULL;
+		int pfd, seen, held, local;
 
 		if (!is_id(de->d_name))
 			continue;
@@ -704,10 +756,23 @@ long submit_recover(struct submit_replay *rp, struct queue *q, time_t now, struc
 			continue;
 		}
 		close(pfd);
-		for (p = strtok_r(b.data ? b.data : (char *)"", " \n", &save);
-		    p && res.nids < DKIMV_SIGS_MAX; p = strtok_r(NULL, " \n", &save))
-			if (is_id(p))
-				memcpy(res.ids[res.nids++], p, SUBMIT_REPLAY_ID_LEN + 1);
+		local = 0;
+		for (line = strtok_r(b.data ? b.data : (char *)"", "\n", &lsave); line;
+		    line = strtok_r(NULL, "\n", &lsave)) {
+			char *w1, *w2, *w3;
+			save = NULL;
+			w1 = strtok_r(line, " ", &save);
+			if (w1 && !strcmp(w1, "maildir")) {
+				w2 = strtok_r(NULL, " ", &save);
+				w3 = strtok_r(NULL, " ", &save);
+				if (w2 && w3 && rootfd >= 0 && maildir_has(rootfd, w2, w3))
+					local = 1;
+				continue;
+			}
+			for (p = w1; p && res.nids < DKIMV_SIGS_MAX; p = strtok_r(NULL, " ", &save))
+				if (is_id(p))
+					memcpy(res.ids[res.nids++], p, SUBMIT_REPLAY_ID_LEN + 1);
+		}
 		buf_free(&b);
 		if (res.nids == 0) {
 			(void)unlinkat(rp->pendfd, de->d_name, 0);
@@ -719,14 +784,15 @@ long submit_recover(struct submit_replay *rp, struct queue *q, time_t now, struc
 			closedir(d);
 			return -1;
 		}
-		/* a held job proves the commit; an entry already written too */
-		if ((held || seen) && submit_replay_record(rp, &res, err) < 0) {
+		/* a held job or a delivered copy proves the commit; an entry too */
+		if ((held || seen || local) && submit_replay_record(rp, &res, err) < 0) {
 			closedir(d);
 			return -1;
 		}
 		log_warn("replay cache: finished the commit of %.16s... left by a dead session: %s",
-		    res.ids[0], held ? "job released, signature recorded" : seen ?
-		    "signature was recorded" : "nothing had been committed");
+		    res.ids[0], held ? "job released, signature recorded" : local ?
+		    "delivered here, signature recorded" : seen ? "signature was recorded" :
+		    "nothing had been committed");
 		(void)unlinkat(rp->pendfd, de->d_name, 0);
 		done++;
 	}
@@ -929,12 +995,37 @@ static int enqueue(struct submit *sb, struct smtpd *s, const struct buf *msg, st
 	return rc;
 }
 
+struct noter {
+	struct submit *sb;
+	const struct submit_result *res;
+	struct buf lines;
+};
+
+/* Each Maildir copy's final name into the pending file, before the link. */
+static int note_copy(void *ctx, const char *folder, const char *name)
+{
+	struct noter *n = ctx;
+	struct mm_err err;
+
+	if (folder) {
+		buf_printf(&n->lines, "maildir %s %s\n", folder, name);
+		return 0;
+	}
+	if (submit_pending_add(&n->sb->rp, n->res, n->lines.data, n->lines.len, &err) < 0) {
+		log_err("%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct smtpd_reply *r)
 {
 	struct submit *sb = ctx;
 	struct submit_result res;
 	struct queue_env e;
 	struct mm_err err = { 0 };
+	struct noter noter;
+	struct mx_note note;
 	char fs[ADDR_STR_MAX];
 	long copies = 0;
 	int seen;
@@ -950,7 +1041,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	smtpd_trace(s, "submit: signature of %s accepted", fs);
 	if (submit_replay_lock(&sb->rp, &err) < 0)
 		goto temp;
-	if (submit_recover(&sb->rp, &sb->q, time(NULL), &err) < 0)
+	if (submit_recover(&sb->rp, &sb->q, sb->mx->rootfd, time(NULL), &err) < 0)
 		goto temp_locked;
 	if (submit_replay_sweep(&sb->rp, time(NULL), sb->conf.window, 0, &err) < 0)
 		log_warn("%s: replay cache sweep: %s", s->id, err.msg);
@@ -980,7 +1071,13 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 			smtpd_reply_set(r, 451, "4.3.0 cannot queue the message now: try again later");
 		return -1;
 	}
-	copies = mx_deliver(sb->mx, s, "", 0, msg->data, msg->len, 1, r);
+	noter.sb = sb;
+	noter.res = &res;
+	buf_init(&noter.lines);
+	note.fn = note_copy;
+	note.ctx = &noter;
+	copies = mx_deliver(sb->mx, s, "", 0, msg->data, msg->len, 1, &note, r);
+	buf_free(&noter.lines);
 	if (copies < 0) {
 		if (e.nr && queue_remove(&sb->q, e.id, &err) < 0)
 			log_err("%s: %s: queued copy %s could not be withdrawn: %s", s->id, s->peer_ip,

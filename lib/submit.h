@@ -43,13 +43,13 @@
  * pending/ (only a dead session leaves one there: the lock is held from 1
  * to 4): a held job whose message carries those signatures proves the
  * commit, so the job is released and the entries written (the resend is
- * then refused as a replay, and the job delivers the message once);
- * without such a job nothing was committed and the pending file is
- * dropped (the resend is accepted).  Left undecidable: a crash between the
- * Maildir delivery of a message with only local recipients and step 3
- * (the resend then delivers a second local copy), and a held job that an
- * administrator's "mm-send -q --now" delivered before the next session
- * came.
+ * then refused as a replay, and the job delivers the message once); so
+ * does a Maildir copy that the pending file names (each copy's final name
+ * is noted there before it is linked into new/) found in new/ or cur/;
+ * without either nothing was committed and the pending file is dropped
+ * (the resend is accepted).  Left undecidable: a local copy that mm-sync
+ * already took home, and a held job that an administrator's
+ * "mm-send -q --now" delivered, before the next session came.
  *
  * An entry is needed only while its signature could still pass
  * the t= check: it is removed when older than 2 * window + SUBMIT_SLACK
@@ -168,9 +168,12 @@ int submit_replay_seen(struct submit_replay *rp, const struct submit_result *res
 int submit_replay_record(struct submit_replay *rp, const struct submit_result *res,
     struct mm_err *err);
 /* With the lock held: note that res is being committed (step 1), and that
- * it is done (step 4). */
+ * it is done (step 4).  submit_pending_add appends lines ("maildir FOLDER
+ * NAME": a copy about to be linked into ROOT/FOLDER/new/NAME) durably. */
 int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res,
     struct mm_err *err);
+int submit_pending_add(struct submit_replay *rp, const struct submit_result *res,
+    const char *lines, size_t len, struct mm_err *err);
 void submit_pending_end(struct submit_replay *rp, const struct submit_result *res);
 /* The replay ids of the DKIM-Signature fields of a message (pure). */
 size_t submit_msg_ids(const char *msg, size_t len, char ids[][SUBMIT_REPLAY_ID_LEN + 1],
@@ -178,8 +181,10 @@ size_t submit_msg_ids(const char *msg, size_t len, char ids[][SUBMIT_REPLAY_ID_L
 /* Release a held job: next-try = now.  0 also when it is gone. */
 int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *err);
 /* With the lock held: finish what dead sessions left in pending/ (see the
- * crash ordering above).  Returns how many were handled, -1 on error. */
-long submit_recover(struct submit_replay *rp, struct queue *q, time_t now, struct mm_err *err);
+ * crash ordering above); rootfd is the mail root (-1: no Maildir check).
+ * Returns how many were handled, -1 on error. */
+long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_t now,
+    struct mm_err *err);
 /* With the lock held: remove entries older than 2 * window + SUBMIT_SLACK,
  * unless a sweep ran in the last SUBMIT_SWEEP_EVERY seconds (force: always).
  * Returns how many were removed, -1 on error. */

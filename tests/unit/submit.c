@@ -6,6 +6,7 @@
 #include "keys.h"
 #include "submit.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -261,22 +262,53 @@ static void recovery(const char *qdir, const struct submit_result *good, const c
 	queue_env_add_rcpt(&e, "x@far.test");
 	e.next_try = SUBMIT_HELD;
 	ok(queue_add(&q, &e, signed_msg, len, &err) == 0, "held job queued");
-	ok(submit_recover(&rp, &q, now, &err) == 1, "recovery finds the dead session's commit");
+	ok(submit_recover(&rp, &q, -1, now, &err) == 1, "recovery finds the dead session's commit");
 	ok(submit_replay_seen(&rp, good, &err) == 1, "its signature is recorded: a resend is a replay");
 	queue_env_free(&e);
 	queue_load(&q, e.id, &e, NULL, &err);
 	ok(e.next_try == (long long)now, "and the held job is released for delivery");
 	queue_env_free(&e);
-	ok(submit_recover(&rp, &q, now, &err) == 0, "nothing left to recover");
+	ok(submit_recover(&rp, &q, -1, now, &err) == 0, "nothing left to recover");
 
 	/* died before anything was committed */
 	memset(&other, 0, sizeof other);
 	submit_replay_id("never-committed", other.ids[0]);
 	other.nids = 1;
 	submit_pending_begin(&rp, &other, &err);
-	ok(submit_recover(&rp, &q, now, &err) == 1, "a pending file without a held job: decided");
+	ok(submit_recover(&rp, &q, -1, now, &err) == 1, "a pending file without a held job: decided");
 	ok(submit_replay_seen(&rp, &other, &err) == 0, "not recorded: the resend will be taken");
-	ok(submit_recover(&rp, &q, now, &err) == 0, "and gone");
+	ok(submit_recover(&rp, &q, -1, now, &err) == 0, "and gone");
+
+	/* local recipients only: a copy found in the Maildir proves the commit */
+	{
+		char root[4300], path[4400];
+		static const char line[] = "maildir example.org/me 123.M1P2Q3R4.host,S=9\n";
+		int rootfd, fd;
+
+		snprintf(root, sizeof root, "%s/root", qdir);
+		mkdir(root, 0700);
+		snprintf(path, sizeof path, "%s/example.org", root);
+		mkdir(path, 0700);
+		snprintf(path, sizeof path, "%s/example.org/me", root);
+		mkdir(path, 0700);
+		snprintf(path, sizeof path, "%s/example.org/me/cur", root);
+		mkdir(path, 0700);
+		rootfd = open(root, O_RDONLY | O_DIRECTORY);
+		submit_replay_id("local-only", other.ids[0]);
+		submit_pending_begin(&rp, &other, &err);
+		ok(submit_pending_add(&rp, &other, line, strlen(line), &err) == 0, "copy noted");
+		ok(submit_recover(&rp, &q, rootfd, now, &err) == 1 &&
+		    submit_replay_seen(&rp, &other, &err) == 0, "copy not in the Maildir: not committed");
+		snprintf(path, sizeof path, "%s/example.org/me/cur/123.M1P2Q3R4.host,S=9:2,S", root);
+		fd = open(path, O_WRONLY | O_CREAT, 0600);
+		close(fd);
+		submit_pending_begin(&rp, &other, &err);
+		submit_pending_add(&rp, &other, line, strlen(line), &err);
+		ok(submit_recover(&rp, &q, rootfd, now, &err) == 1 &&
+		    submit_replay_seen(&rp, &other, &err) == 1,
+		    "copy already read (in cur/): committed, signature recorded");
+		close(rootfd);
+	}
 	submit_replay_unlock(&rp);
 	submit_replay_close(&rp);
 	queue_close(&q);
