@@ -39,15 +39,32 @@ void queue_env_add_rcpt(struct queue_env *e, const char *addr)
 	e->nr++;
 }
 
+/* Printable ASCII only: a text goes into a line of the envelope and,
+ * later, into a DSN's Diagnostic-Code, which is 7-bit. */
+static int text_byte_ok(unsigned char c)
+{
+	return c >= 32 && c < 127;
+}
+
 void queue_text_set(char dst[QUEUE_TEXT_MAX], const char *text)
 {
 	size_t i;
 
 	for (i = 0; text[i] && i < QUEUE_TEXT_MAX - 1; i++) {
 		unsigned char c = (unsigned char)text[i];
-		dst[i] = (c < 32 || c == 127) ? '?' : (char)c;
+		dst[i] = text_byte_ok(c) ? (char)c : '?';
 	}
 	dst[i] = 0;
+}
+
+const char *queue_rstate_name(enum queue_rstate st)
+{
+	return (unsigned)st < MM_NELEM(state_names) ? state_names[st] : "?";
+}
+
+int queue_expired(const struct queue_env *e, long long now)
+{
+	return now - e->created >= QUEUE_EXPIRE;
 }
 
 static int id_ok(const char *s)
@@ -69,7 +86,80 @@ static int addr_field_ok(const char *s, int empty_ok)
 
 	if (!*s)
 		return empty_ok;
+	/* a space would end the field early (rcpt lines go on with TEXT) */
+	for (const char *p = s; *p; p++)
+		if (!text_byte_ok((unsigned char)*p) || *p == ' ')
+			return 0;
 	return s[0] != '-' && addr_parse_mailbox(s, strlen(s), &a, &e) == 0;
+}
+
+static int text_ok(const char *s)
+{
+	for (; *s; s++)
+		if (!text_byte_ok((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/* A DNS name (letters, digits, '-', '.', '_') or an address literal in
+ * brackets: what an MX name or a connected address can look like. */
+static int host_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > QUEUE_HOST_MAX)
+		return 0;
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']')
+			return 0;
+		for (size_t i = 1; i < n - 1; i++)
+			if (!(ascii_tolower(s[i]) >= 'a' && ascii_tolower(s[i]) <= 'f') &&
+			    !(s[i] >= '0' && s[i] <= '9') && s[i] != '.' && s[i] != ':')
+				return 0;
+		return 1;
+	}
+	if (s[0] == '-' || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = ascii_tolower(s[i]);
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+int queue_host_set(char dst[QUEUE_HOST_MAX + 1], const char *host)
+{
+	if (!host_ok(host)) {
+		dst[0] = 0;
+		return -1;
+	}
+	memcpy(dst, host, strlen(host) + 1);
+	return 0;
+}
+
+int queue_env_check(const struct queue_env *e, struct mm_err *err)
+{
+	if (!id_ok(e->id))
+		return err_set(err, "envelope: bad job id");
+	if (!addr_field_ok(e->from, 1))
+		return err_set(err, "envelope: sender is not a plain address");
+	if (!text_ok(e->last_error))
+		return err_set(err, "envelope: control byte in the last error");
+	if (e->nr == 0 || e->nr > QUEUE_RCPT_MAX)
+		return err_set(err, "envelope: %zu recipients", e->nr);
+	for (size_t i = 0; i < e->nr; i++) {
+		const struct queue_rcpt *r = &e->r[i];
+		if (!addr_field_ok(r->addr, 0))
+			return err_set(err, "envelope: recipient %zu is not a plain address", i + 1);
+		if ((unsigned)r->state >= MM_NELEM(state_names) || !text_ok(r->text) ||
+		    (r->mta[0] && !host_ok(r->mta)) || r->last_try < 0)
+			return err_set(err, "envelope: recipient %zu: bad state, text or host", i + 1);
+	}
+	if (e->created < 0 || e->next_try < 0 || e->last_try < 0)
+		return err_set(err, "envelope: negative time");
+	return 0;
 }
 
 void queue_env_encode(const struct queue_env *e, struct buf *out)
@@ -77,9 +167,17 @@ void queue_env_encode(const struct queue_env *e, struct buf *out)
 	buf_printf(out, "mm-queue 1\nid %s\ncreated %lld\nsize %zu\nfrom %s\nattempts %u\n"
 	    "next-try %lld\nlast-try %lld\nlast-error %s\n", e->id, e->created, e->size, e->from,
 	    e->attempts, e->next_try, e->last_try, e->last_error);
-	for (size_t i = 0; i < e->nr; i++)
-		buf_printf(out, "rcpt %s %s%s%s\n", state_names[e->r[i].state], e->r[i].addr,
-		    e->r[i].text[0] ? " " : "", e->r[i].text);
+	for (size_t i = 0; i < e->nr; i++) {
+		const struct queue_rcpt *r = &e->r[i];
+		buf_printf(out, "rcpt %s %s%s%s\n", queue_rstate_name(r->state), r->addr,
+		    r->text[0] ? " " : "", r->text);
+		if (r->mta[0])
+			buf_printf(out, "rcpt-mta %s\n", r->mta);
+		if (r->last_try)
+			buf_printf(out, "rcpt-try %lld\n", r->last_try);
+		if (r->notified)
+			buf_puts(out, "rcpt-notified 1\n");
+	}
 }
 
 static int num(const char *v, long long *out)
@@ -163,6 +261,16 @@ int queue_env_decode(const char *s, size_t len, struct queue_env *e, struct mm_e
 			e->r[e->nr - 1].state = (enum queue_rstate)st;
 			if (t)
 				queue_text_set(e->r[e->nr - 1].text, t);
+		} else if (!strcmp(key, "rcpt-mta")) {
+			if (e->nr == 0 || queue_host_set(e->r[e->nr - 1].mta, v) < 0)
+				goto bad;
+		} else if (!strcmp(key, "rcpt-try")) {
+			if (e->nr == 0 || num(v, &e->r[e->nr - 1].last_try) < 0)
+				goto bad;
+		} else if (!strcmp(key, "rcpt-notified")) {
+			if (e->nr == 0 || strcmp(v, "1"))
+				goto bad;
+			e->r[e->nr - 1].notified = 1;
 		} else {
 			goto bad;
 		}
@@ -299,6 +407,8 @@ int queue_add(struct queue *q, struct queue_env *e, const char *msg, size_t len,
 	    (long)(ts.tv_nsec / 10000), hex);
 	e->created = ts.tv_sec;
 	e->size = len;
+	if (queue_env_check(e, err) < 0)
+		return err_wrap(err, "queue");
 	if (put_file(q, "msg", e->id, msg, len, 1, err) < 0)
 		return err_wrap(err, "queue");
 	buf_init(&b);
@@ -430,6 +540,8 @@ int queue_update(struct queue *q, const struct queue_env *e, struct mm_err *err)
 	struct buf b;
 	int r;
 
+	if (queue_env_check(e, err) < 0)
+		return err_wrap(err, "queue update");
 	buf_init(&b);
 	queue_env_encode(e, &b);
 	r = put_file(q, "env", e->id, b.data, b.len, 0, err);

@@ -25,9 +25,20 @@
  *   last-try UNIXTIME       (0 = never tried)
  *   last-error TEXT         (printable, one line)
  *   rcpt STATE ADDRESS [TEXT]   STATE: pending | sent | failed
+ *   rcpt-mta HOST           (the host that gave the last answer)
+ *   rcpt-try UNIXTIME       (that recipient's last attempt)
+ *   rcpt-notified 1         (a failed recipient's DSN has been issued)
  *
- * Per-recipient state, attempts and next-try are what retries with
- * backoff, expiry after days and delivery status notifications need.
+ * The rcpt-* lines are optional and describe the rcpt line above them.
+ * TEXT is the last answer: the last error while pending, the refusal when
+ * failed.  Per-recipient state, attempts and next-try are what retries
+ * with backoff, expiry after days and delivery status notifications need.
+ *
+ * Nothing is written that does not pass queue_env_check: the id, the
+ * addresses and the host are re-validated and every text must be
+ * printable ASCII, so no CR, LF or other control byte from a peer (or a
+ * bug) can make a line of its own.  A file that does not decode is
+ * reported and left where it is, never removed.
  */
 #ifndef MM_QUEUE_H
 #define MM_QUEUE_H
@@ -41,8 +52,10 @@
 #define QUEUE_RCPT_MAX    1000          /* recipients in one job */
 #define QUEUE_ENV_MAX     (1024 * 1024) /* an envelope file larger is corrupt */
 #define QUEUE_MSG_MAX     ((size_t)1 << 30)
-#define QUEUE_BACKOFF_MIN 60            /* seconds before the first retry */
+#define QUEUE_HOST_MAX    255           /* rcpt-mta: a DNS name or [address] */
+#define QUEUE_BACKOFF_MIN (5 * 60)      /* seconds before the first retry */
 #define QUEUE_BACKOFF_MAX (4 * 3600)    /* cap of the doubling backoff */
+#define QUEUE_EXPIRE      (5 * 86400)   /* give up (and bounce) this long after queueing */
 
 enum queue_rstate {
 	QUEUE_PENDING = 0,
@@ -54,6 +67,9 @@ struct queue_rcpt {
 	char addr[ADDR_STR_MAX];
 	enum queue_rstate state;
 	char text[QUEUE_TEXT_MAX];
+	char mta[QUEUE_HOST_MAX + 1];   /* "" if none answered */
+	long long last_try;             /* 0 = never tried */
+	int notified;                   /* failed and its DSN issued (or none due) */
 };
 
 struct queue_env {
@@ -79,7 +95,17 @@ void queue_env_add_rcpt(struct queue_env *e, const char *addr);
 /* Copy text into dst as one printable line (controls become '?'). */
 void queue_text_set(char dst[QUEUE_TEXT_MAX], const char *text);
 
-/* Pure encoding (unit-tested). */
+/* 0 if every field may be written (see above), else -1 naming the field. */
+int queue_env_check(const struct queue_env *e, struct mm_err *err);
+/* Copy a host name into dst if it is a plain DNS name or [literal]. */
+int queue_host_set(char dst[QUEUE_HOST_MAX + 1], const char *host);
+/* "pending", "sent", "failed" ("?" for anything else). */
+const char *queue_rstate_name(enum queue_rstate st);
+/* 1 once the job is older than QUEUE_EXPIRE at time now. */
+int queue_expired(const struct queue_env *e, long long now);
+
+/* Pure encoding (unit-tested).  encode writes what it is given: callers
+ * that write files go through queue_add/queue_update, which check. */
 void queue_env_encode(const struct queue_env *e, struct buf *out);
 int queue_env_decode(const char *s, size_t len, struct queue_env *e, struct mm_err *err);
 /* Seconds to wait after the given number of failed attempts. */

@@ -2,7 +2,9 @@
 """A real SMTP server (aiosmtpd) on loopback for mm-send's transport tests.
 
 smtp-server.py --port P --out DIR [--tls CERT KEY] [--smtps] [--rcpt-code N]
-               [--auth USER PASS]
+               [--auth USER PASS] [--rule ADDR=CODE[,CODE...]]...
+--rule answers RCPT TO:<ADDR> with the codes in turn, one per attempt (the
+last one repeats); every RCPT is logged to DIR/rcpt.log as "ADDR CODE".
 Stores each message as DIR/N.eml (what arrived) and DIR/N.env (MAIL FROM,
 then RCPT TO lines, then "tls" or "plain").  Writes DIR/ready when listening.
 """
@@ -17,14 +19,27 @@ ap.add_argument("--tls", nargs=2)
 ap.add_argument("--smtps", action="store_true")
 ap.add_argument("--rcpt-code", default="250")
 ap.add_argument("--auth", nargs=2)
+ap.add_argument("--rule", action="append", default=[])
 a = ap.parse_args()
 lock = threading.Lock()
+rules = {r.split("=", 1)[0].lower(): r.split("=", 1)[1].split(",") for r in a.rule}
+seen = {}
+
+def rcpt_code(address):
+    codes = rules.get(address.lower(), [a.rcpt_code])
+    n = seen.get(address.lower(), 0)
+    seen[address.lower()] = n + 1
+    code = codes[min(n, len(codes) - 1)]
+    with open(os.path.join(a.out, "rcpt.log"), "a") as f:
+        f.write("%s %s\n" % (address, code))
+    return code
 
 class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if a.rcpt_code != "250":
-            return a.rcpt_code + (" 5.1.1 no such user here" if a.rcpt_code.startswith("5")
-                                  else " 4.3.0 try later")
+        code = rcpt_code(address)
+        if code != "250":
+            return code + (" 5.1.1 no such user here" if code.startswith("5")
+                           else " 4.3.0 try later")
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

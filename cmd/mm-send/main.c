@@ -26,6 +26,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "dkimsign.h"
+#include "dsn.h"
 #include "exitcode.h"
 #include "keys.h"
 #include "log.h"
@@ -42,13 +43,16 @@
 #define SEND_USER_CONF ".config/mm/send.conf"
 #define SEND_QUEUE_SUBDIR ".local/share/mm/queue"
 #define SEND_PASSWORD_MAX 1024
+#define SEND_ROOT_DEFAULT "/var/mail"   /* as mm-recv's --root: whose mailboxes are ours */
 
 struct opts {
 	int t_flag, ignore_dots, verbose, list, run_queue, json, no_sign, now, smtps, mx;
-	int queue_only;
+	int queue_only, null_sender;
 	const char *from, *fullname, *keys, *queue, *via, *relay, *domain, *tls_ca;
 	const char *auth_user, *auth_pw_file, *auth_pw_cmd, *helo, *selector, *mx_port;
+	const char *root, *queue_filter;
 	long long timeout;
+	long long at;       /* --at: the queue runs as if the clock said this (0: the clock) */
 };
 
 static struct opts o;
@@ -58,7 +62,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	    "usage: mm-send [options] [--] address...      send a message read from stdin\n"
 	    "       mm-send -t [options]                    recipients from To/Cc/Bcc\n"
-	    "       mm-send -q [--now]                      run the queue\n"
+	    "       mm-send -q [--now] [--at TIME] [--root DIR]  run the queue\n"
 	    "       mm-send -bp [--json] | mailq            list the queue\n"
 	    "sendmail flags: -t -f ADDR -r ADDR -F NAME -i -oi -oem -odi -odq -bm -bp -q -v\n"
 	    "  -V ENVID -N DSN -B TYPE -R RET (accepted), other -oX ignored\n"
@@ -66,10 +70,11 @@ static void usage(FILE *f)
 	    "            [--auth-user U --auth-password-file F | --auth-password-cmd CMD]\n"
 	    "            | --mx [--mx-port PORT] [--resolver IP[:PORT]]\n"
 	    "signing:    --keys DIR (~/%s), --selector S, --no-sign\n"
-	    "other:      --domain D, --helo NAME, --queue DIR (~/%s), --timeout SECONDS,\n"
+	    "queue:      --queue DIR (~/%s), --at TIME|+DURATION, --root DIR (%s)\n"
+	    "other:      --domain D, --helo NAME, --timeout SECONDS,\n"
 	    "            --json, --now, -h/--help, --version\n"
 	    "config:     %s then ~/%s (lines \"long-option value\")\n",
-	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, SEND_SYS_CONF, SEND_USER_CONF);
+	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, SEND_ROOT_DEFAULT, SEND_SYS_CONF, SEND_USER_CONF);
 }
 
 /* ---- addresses ---- */
@@ -413,9 +418,10 @@ static enum smtpc_status relay_deliver(const char *from, struct smtpc_rcpt *r, s
 	return s;
 }
 
-/* Deliver to every rcpt by the configured transport; per-rcpt status set. */
-static void deliver(const char *from, struct smtpc_rcpt *r, size_t n, const char *msg,
-    size_t len)
+/* Deliver to every rcpt by the configured transport; per-rcpt status set,
+ * and, for --mx, the host that answered in mta[i] (NULL if none). */
+static void deliver(const char *from, struct smtpc_rcpt *r, char **mta, size_t n,
+    const char *msg, size_t len)
 {
 	struct mm_err err = { 0 };
 	enum smtpc_status s;
@@ -432,6 +438,7 @@ static void deliver(const char *from, struct smtpc_rcpt *r, size_t n, const char
 		struct send_mx_opts mo = {
 			.port = o.mx_port ? o.mx_port : "25",
 			.timeout_ms = (int)(o.timeout * 1000),
+			.mta = mta,
 		};
 		send_mx_deliver(&mo, from, r, n, msg, len);
 		return;
@@ -463,20 +470,29 @@ static char *queue_dir(void)
 	return xasprintf("%s/%s", home, SEND_QUEUE_SUBDIR);
 }
 
-/* Record the results of an attempt in e; returns how many are pending. */
-static size_t record(struct queue_env *e, struct smtpc_rcpt *r, size_t *map, size_t n,
-    int *perm)
+static long long clock_now(void)
+{
+	return o.at ? o.at : (long long)time(NULL);
+}
+
+/* Record the results of an attempt at time now in e; returns how many
+ * are pending.  perm counts the recipients refused for good. */
+static size_t record(struct queue_env *e, struct smtpc_rcpt *r, char **mta, size_t *map,
+    size_t n, long long now, int *perm)
 {
 	size_t pending = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct queue_rcpt *q = &e->r[map[i]];
 		queue_text_set(q->text, r[i].text);
+		q->last_try = now;
+		if (mta && mta[i])
+			queue_host_set(q->mta, mta[i]);   /* anything odd is left out */
 		if (r[i].st == SMTPC_OK) {
 			q->state = QUEUE_SENT;
 		} else if (r[i].st == SMTPC_PERM) {
 			q->state = QUEUE_FAILED;
-			mm_warnx("%s: failed: %s", q->addr, r[i].text);
+			mm_warnx("%s%s%s: failed: %s", e->id, e->id[0] ? ": " : "", q->addr, r[i].text);
 			(*perm)++;
 		} else {
 			q->state = QUEUE_PENDING;
@@ -487,97 +503,259 @@ static size_t record(struct queue_env *e, struct smtpc_rcpt *r, size_t *map, siz
 	return pending;
 }
 
+struct run {
+	struct queue q;
+	long long now;
+	size_t sent, left, bounced;
+	int errors, corrupt;
+	char **fresh;          /* DSN jobs queued by this run */
+	size_t nfresh;
+};
+
+/*
+ * Report the failed recipients of e that have not been reported yet:
+ * nothing for a null sender (no bounce of a bounce); the DSN goes into the
+ * sender's Maildir when the sender is ours, otherwise it becomes a job of
+ * its own with the null sender.  The recipients are marked notified only
+ * once the DSN is durable (a crash in between sends it twice, never not
+ * at all).  Returns -1 when the DSN could not be issued (tried again on
+ * the next run).
+ */
+static int notify(struct run *run, struct queue_env *e, const struct buf *m, int expired)
+{
+	struct dsn_rcpt *dr = xcalloc(e->nr, sizeof(*dr));
+	char (*st)[DSN_STATUS_MAX] = xcalloc(e->nr, sizeof(*st));
+	char host[QUEUE_HOST_MAX + 1];
+	size_t n = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < e->nr; i++) {
+		struct queue_rcpt *q = &e->r[i];
+		if (q->state != QUEUE_FAILED || q->notified)
+			continue;
+		/* failed after a temporary answer: only expiry does that */
+		dsn_status(q->text, 1, st[n]);
+		dr[n] = (struct dsn_rcpt){
+			.addr = q->addr, .action = DSN_FAILED, .mta = q->mta, .diag = q->text,
+			.last_attempt = q->last_try,
+			.status = st[n][0] == '4' ? DSN_STATUS_EXPIRED : st[n],
+		};
+		n++;
+	}
+	if (n == 0)
+		goto out;
+	if (queue_host_set(host, helo_name()) < 0)   /* an odd host name must not stall the job */
+		snprintf(host, sizeof(host), "localhost");
+	if (!e->from[0]) {
+		mm_warnx("%s: null sender: no DSN for %zu failed recipient%s", e->id, n,
+		    n == 1 ? "" : "s");
+		goto mark;
+	}
+	{
+		struct dsn d = {
+			.reporting_mta = host, .sender = e->from, .queue_id = e->id,
+			.arrival = e->created, .now = run->now, .expired = expired, .r = dr, .nr = n,
+		};
+		struct buf out;
+		struct mm_err err = { 0 };
+		int lr;
+
+		buf_init(&out);
+		if (dsn_build(&d, m->data, m->len, &out, &err) < 0) {
+			mm_warnx("%s: no DSN: %s", e->id, err.msg);
+			buf_free(&out);
+			r = -1;
+			goto out;
+		}
+		lr = dsn_deliver_local(o.root ? o.root : SEND_ROOT_DEFAULT, e->from, host,
+		    out.data, out.len, &err);
+		if (lr == 1) {
+			mm_warnx("%s: DSN delivered to the Maildir of <%s>", e->id, e->from);
+		} else if (lr == 0) {
+			struct queue_env b;
+			queue_env_init(&b);
+			queue_env_add_rcpt(&b, e->from);
+			if (queue_add(&run->q, &b, out.data, out.len, &err) == 0) {
+				mm_warnx("%s: DSN to <%s> queued as %s", e->id, e->from, b.id);
+				run->fresh = xreallocarray(run->fresh, run->nfresh + 1, sizeof(*run->fresh));
+				run->fresh[run->nfresh++] = xstrdup(b.id);
+			} else {
+				lr = -1;
+			}
+			queue_env_free(&b);
+		}
+		buf_free(&out);
+		if (lr < 0) {
+			mm_warnx("%s: DSN to <%s> not issued (tried again next run): %s", e->id,
+			    e->from, err.msg);
+			r = -1;
+			goto out;
+		}
+		run->bounced += n;
+	}
+mark:
+	for (size_t i = 0; i < e->nr; i++)
+		if (e->r[i].state == QUEUE_FAILED)
+			e->r[i].notified = 1;
+out:
+	free(dr);
+	free(st);
+	return r;
+}
+
+/* One attempt at one locked, loaded job. */
+static void run_job(struct run *run, struct queue_env *e, struct buf *m)
+{
+	struct mm_err err = { 0 };
+	size_t n = 0, pending = 0;
+	int perm = 0, expired = 0, changed = 0, unreported = 0;
+	int due = e->next_try <= run->now || o.now;
+
+	for (size_t i = 0; i < e->nr; i++) {
+		if (e->r[i].state == QUEUE_PENDING)
+			n++;
+		if (e->r[i].state == QUEUE_FAILED && !e->r[i].notified)
+			unreported = 1;
+	}
+	if (n && due) {
+		struct smtpc_rcpt *r = xcalloc(n, sizeof(*r));
+		char **mta = xcalloc(n, sizeof(*mta));
+		size_t *map = xcalloc(n, sizeof(*map));
+		for (size_t i = 0, k = 0; i < e->nr; i++)
+			if (e->r[i].state == QUEUE_PENDING) {
+				r[k].addr = e->r[i].addr;
+				map[k++] = i;
+			}
+		deliver(e->from, r, mta, n, m->data, m->len);
+		pending = record(e, r, mta, map, n, run->now, &perm);
+		for (size_t i = 0; i < n; i++) {
+			if (r[i].st == SMTPC_OK)
+				run->sent++;
+			free(mta[i]);
+		}
+		e->attempts++;
+		e->last_try = run->now;
+		changed = 1;
+		free(r);
+		free(mta);
+		free(map);
+		if (pending && queue_expired(e, run->now)) {
+			/* given up: the last (temporary) answer says why */
+			for (size_t i = 0; i < e->nr; i++)
+				if (e->r[i].state == QUEUE_PENDING) {
+					e->r[i].state = QUEUE_FAILED;
+					mm_warnx("%s: <%s>: expired after %d days: %s", e->id, e->r[i].addr,
+					    QUEUE_EXPIRE / 86400, e->r[i].text);
+				}
+			pending = 0;
+			expired = 1;
+		} else if (pending) {
+			e->next_try = run->now + queue_backoff(e->attempts);
+			mm_warnx("%s: %zu recipient%s deferred, next try in %llds: %s", e->id, pending,
+			    pending == 1 ? "" : "s", e->next_try - run->now, e->last_error);
+		}
+	} else {
+		pending = n;
+	}
+	if (perm || expired || unreported) {
+		if (notify(run, e, m, expired) < 0)
+			run->errors++;
+		changed = 1;
+	}
+	int reported = 1;
+	for (size_t i = 0; i < e->nr; i++)
+		if (e->r[i].state == QUEUE_FAILED && !e->r[i].notified)
+			reported = 0;
+	if (pending == 0 && reported) {
+		if (queue_remove(&run->q, e->id, &err) < 0) {
+			mm_warnx("%s", err.msg);
+			run->errors++;
+		} else if (o.verbose) {
+			mm_warnx("%s: done", e->id);
+		}
+		return;
+	}
+	if (pending)
+		run->left++;
+	if (changed && queue_update(&run->q, e, &err) < 0) {
+		mm_warnx("%s", err.msg);
+		run->errors++;
+	}
+}
+
+static void run_id(struct run *run, const char *id)
+{
+	struct mm_err err = { 0 };
+	struct queue_env e;
+	struct buf m;
+	int fd, lr;
+
+	lr = queue_lock(&run->q, id, &fd, &err);
+	if (lr < 0) {
+		mm_warnx("%s", err.msg);
+		run->errors++;
+		return;
+	}
+	if (lr == 0) {
+		/* another runner has it, or it is gone; but an envelope whose
+		 * message is missing (never made by queue_add or queue_remove,
+		 * which order the two) is damage, and is said so */
+		char *env = xasprintf("%s/env/%s", run->q.dir, id);
+		char *msg = xasprintf("%s/msg/%s", run->q.dir, id);
+		if (access(env, F_OK) == 0 && access(msg, F_OK) < 0 && errno == ENOENT) {
+			mm_warnx("%s: envelope without a message, left in place (%s)", id, env);
+			run->corrupt++;
+		}
+		free(env);
+		free(msg);
+		return;
+	}
+	buf_init(&m);
+	lr = queue_load(&run->q, id, &e, &m, &err);
+	if (lr < 0) {
+		/* never removed, never guessed at: someone has to look */
+		if (err.code == 0) {
+			mm_warnx("%s: corrupt envelope, job left in place (%s/env/%s): %s", id,
+			    run->q.dir, id, err.msg);
+			run->corrupt++;
+		} else {
+			mm_warnx("%s", err.msg);
+			run->errors++;
+		}
+	} else if (lr == 0) {
+		run_job(run, &e, &m);
+		queue_env_free(&e);
+	}
+	buf_free(&m);
+	close(fd);
+}
+
 static int run_queue(void)
 {
-	struct queue q;
+	struct run run = { .now = clock_now() };
 	struct mm_err err = { 0 };
 	char *dir = queue_dir();
 	char **ids;
 	size_t nid;
-	int perm = 0, errors = 0;
-	size_t sent = 0, left = 0;
 
-	if (queue_open(&q, dir, &err) < 0)
+	if (queue_open(&run.q, dir, &err) < 0)
 		mm_die(EX_CANTCREAT, "%s", err.msg);
 	free(dir);
-	if (queue_list(&q, &ids, &nid, &err) < 0)
+	if (queue_list(&run.q, &ids, &nid, &err) < 0)
 		mm_die(EX_IOERR, "%s", err.msg);
-	for (size_t j = 0; j < nid; j++) {
-		struct queue_env e;
-		struct buf m;
-		int fd, lr;
-
-		lr = queue_lock(&q, ids[j], &fd, &err);
-		if (lr < 0) {
-			mm_warnx("%s", err.msg);
-			errors++;
-			continue;
-		}
-		if (lr == 0)
-			continue;     /* another runner has it, or it is gone */
-		buf_init(&m);
-		lr = queue_load(&q, ids[j], &e, &m, &err);
-		if (lr != 0) {
-			if (lr < 0) {
-				mm_warnx("%s", err.msg);
-				errors++;
-			}
-			buf_free(&m);
-			close(fd);
-			continue;
-		}
-		time_t now = time(NULL);
-		if (e.next_try > now && !o.now) {
-			left++;
-			goto next;
-		}
-		{
-			struct smtpc_rcpt *r = xcalloc(e.nr, sizeof(*r));
-			size_t *map = xcalloc(e.nr, sizeof(*map));
-			size_t n = 0;
-			for (size_t i = 0; i < e.nr; i++)
-				if (e.r[i].state == QUEUE_PENDING) {
-					r[n].addr = e.r[i].addr;
-					map[n++] = i;
-				}
-			if (n)
-				deliver(e.from, r, n, m.data, m.len);
-			size_t pending = record(&e, r, map, n, &perm);
-			for (size_t i = 0; i < n; i++)
-				if (r[i].st == SMTPC_OK)
-					sent++;
-			e.attempts++;
-			e.last_try = now;
-			if (pending == 0) {
-				if (queue_remove(&q, e.id, &err) < 0) {
-					mm_warnx("%s", err.msg);
-					errors++;
-				} else if (o.verbose) {
-					mm_warnx("%s: done", e.id);
-				}
-			} else {
-				e.next_try = now + queue_backoff(e.attempts);
-				if (queue_update(&q, &e, &err) < 0) {
-					mm_warnx("%s", err.msg);
-					errors++;
-				}
-				left++;
-				if (o.verbose)
-					mm_warnx("%s: still queued: %s", e.id, e.last_error);
-			}
-			free(r);
-			free(map);
-		}
-next:
-		queue_env_free(&e);
-		buf_free(&m);
-		close(fd);
-	}
+	for (size_t j = 0; j < nid; j++)
+		if (!o.queue_filter || strstr(ids[j], o.queue_filter))
+			run_id(&run, ids[j]);
 	queue_ids_free(ids, nid);
-	queue_close(&q);
+	/* the DSNs this run queued go out now, not a timer period later */
+	for (size_t j = 0; j < run.nfresh; j++)
+		run_id(&run, run.fresh[j]);
+	queue_ids_free(run.fresh, run.nfresh);
+	queue_close(&run.q);
 	if (o.verbose)
-		mm_warnx("queue run: %zu delivered, %zu left", sent, left);
-	return errors ? EX_IOERR : perm ? EX_UNAVAILABLE : 0;
+		mm_warnx("queue run: %zu delivered, %zu bounced, %zu left", run.sent, run.bounced,
+		    run.left);
+	return run.errors ? EX_IOERR : run.corrupt ? EX_DATAERR : 0;
 }
 
 static void json_str(const char *s)
@@ -597,13 +775,12 @@ static void json_str(const char *s)
 
 static int list_queue(void)
 {
-	static const char *const st[] = { "pending", "sent", "failed" };
 	struct queue q;
 	struct mm_err err = { 0 };
 	char *dir = queue_dir();
 	char **ids;
 	size_t nid, shown = 0;
-	time_t now = time(NULL);
+	long long now = clock_now();
 
 	if (queue_open(&q, dir, &err) < 0)
 		mm_die(EX_CANTCREAT, "%s", err.msg);
@@ -614,23 +791,45 @@ static int list_queue(void)
 		printf("[");
 	for (size_t j = 0; j < nid; j++) {
 		struct queue_env e;
-		if (queue_load(&q, ids[j], &e, NULL, &err) != 0)
+		int lr = queue_load(&q, ids[j], &e, NULL, &err);
+		if (lr > 0)
 			continue;
+		if (lr < 0) {
+			/* listed, not hidden: a job nobody can run must be seen */
+			mm_warnx("%s: %s", ids[j], err.msg);
+			if (o.json) {
+				printf("%s{\"id\":", shown ? "," : "");
+				json_str(ids[j]);
+				printf(",\"error\":");
+				json_str(err.msg);
+				printf("}");
+			} else {
+				if (!shown)
+					printf("%-36s %10s %8s  %s\n", "Queue ID", "Size", "Age", "Sender/Recipients");
+				printf("%-36s (unreadable: %s)\n", ids[j], err.msg);
+			}
+			shown++;
+			continue;
+		}
 		long long age = now - e.created;
 		if (o.json) {
 			printf("%s{\"id\":", shown ? "," : "");
 			json_str(e.id);
 			printf(",\"created\":%lld,\"age\":%lld,\"size\":%zu,\"from\":", e.created, age, e.size);
 			json_str(e.from);
-			printf(",\"attempts\":%u,\"next_try\":%lld,\"last_error\":", e.attempts, e.next_try);
+			printf(",\"attempts\":%u,\"next_try\":%lld,\"last_try\":%lld,\"last_error\":",
+			    e.attempts, e.next_try, e.last_try);
 			json_str(e.last_error);
 			printf(",\"recipients\":[");
 			for (size_t i = 0; i < e.nr; i++) {
 				printf("%s{\"address\":", i ? "," : "");
 				json_str(e.r[i].addr);
-				printf(",\"state\":\"%s\",\"text\":", st[e.r[i].state]);
+				printf(",\"state\":\"%s\",\"text\":", queue_rstate_name(e.r[i].state));
 				json_str(e.r[i].text);
-				printf("}");
+				printf(",\"mta\":");
+				json_str(e.r[i].mta);
+				printf(",\"last_try\":%lld,\"notified\":%s}", e.r[i].last_try,
+				    e.r[i].notified ? "true" : "false");
 			}
 			printf("]}");
 		} else {
@@ -662,7 +861,7 @@ static int list_queue(void)
 enum {
 	O_KEYS = 256, O_QUEUE, O_VIA, O_RELAY, O_MX, O_MX_PORT, O_SMTPS, O_TLS_CA,
 	O_AUTH_USER, O_AUTH_PWF, O_AUTH_PWC, O_DOMAIN, O_HELO, O_SELECTOR, O_NO_SIGN,
-	O_JSON, O_NOW, O_TIMEOUT, O_RESOLVER, O_VERSION,
+	O_JSON, O_NOW, O_TIMEOUT, O_RESOLVER, O_VERSION, O_AT, O_ROOT,
 };
 
 static const struct option longopts[] = {
@@ -683,6 +882,8 @@ static const struct option longopts[] = {
 	{ "no-sign", no_argument, NULL, O_NO_SIGN },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "now", no_argument, NULL, O_NOW },
+	{ "at", required_argument, NULL, O_AT },
+	{ "root", required_argument, NULL, O_ROOT },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "resolver", required_argument, NULL, O_RESOLVER },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -709,7 +910,11 @@ static void parse_args(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+tf:r:F:io:B:b:q::vV:N:R:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': o.t_flag = 1; break;
-		case 'f': case 'r': o.from = optarg; break;
+		case 'f': case 'r':
+			/* sendmail: -f '<>' (or -f '') is the null sender */
+			o.null_sender = !strcmp(optarg, "<>") || !*optarg;
+			o.from = o.null_sender ? NULL : optarg;
+			break;
 		case 'F': o.fullname = optarg; break;
 		case 'i': o.ignore_dots = 1; break;
 		case 'o':
@@ -731,7 +936,10 @@ static void parse_args(int argc, char **argv)
 			else
 				mm_die(EX_USAGE, "-b%s: not supported (only -bm and -bp)", optarg);
 			break;
-		case 'q': o.run_queue = 1; break;   /* -q, -q30m: the interval is cron's job */
+		case 'q':   /* -q, -q30m: the interval is cron's job; -qIID: jobs whose id has ID */
+			o.run_queue = 1;
+			o.queue_filter = optarg && optarg[0] == 'I' ? optarg + 1 : NULL;
+			break;
 		case 'v': o.verbose = 1; break;
 		case 'V': case 'N': case 'R': break;   /* DSN requests: accepted, not passed on */
 		case 'h': usage(stdout); exit(0);
@@ -753,6 +961,16 @@ static void parse_args(int argc, char **argv)
 		case O_NO_SIGN: o.no_sign = 1; break;
 		case O_JSON: o.json = 1; break;
 		case O_NOW: o.now = 1; break;
+		case O_AT: {
+			/* UNIXTIME, or +DURATION from the real clock (tests: --at +5d) */
+			long long t;
+			if (optarg[0] == '+' ? parse_duration(optarg + 1, &t) < 0 :
+			    parse_long(optarg, 1, (long long)1 << 40, &t) < 0)
+				mm_die(EX_USAGE, "--at %s: not a time (UNIXTIME or +DURATION)", optarg);
+			o.at = optarg[0] == '+' ? (long long)time(NULL) + t : t;
+			break;
+		}
+		case O_ROOT: o.root = optarg; break;
 		case O_TIMEOUT:
 			if (parse_duration(optarg, &o.timeout) < 0 || o.timeout <= 0 || o.timeout > 86400)
 				mm_die(EX_USAGE, "--timeout %s: not a duration", optarg);
@@ -1031,7 +1249,7 @@ int main(int argc, char **argv)
 	/* deliver, or queue */
 	struct queue_env e;
 	queue_env_init(&e);
-	snprintf(e.from, sizeof(e.from), "%s", fromaddr);
+	snprintf(e.from, sizeof(e.from), "%s", o.null_sender ? "" : fromaddr);
 	for (size_t i = 0; i < nrcpt; i++)
 		queue_env_add_rcpt(&e, rcpt[i]);
 	size_t pending = nrcpt;
@@ -1043,13 +1261,17 @@ int main(int argc, char **argv)
 			r[i].addr = e.r[i].addr;
 			map[i] = i;
 		}
-		deliver(fromaddr, r, nrcpt, final.data, final.len);
-		pending = record(&e, r, map, nrcpt, &perm);
-		for (size_t i = 0; i < nrcpt; i++)
+		e.last_try = time(NULL);
+		deliver(e.from, r, NULL, nrcpt, final.data, final.len);
+		pending = record(&e, r, NULL, map, nrcpt, e.last_try, &perm);
+		for (size_t i = 0; i < nrcpt; i++) {
 			if (r[i].st == SMTPC_PERM && !strncmp(r[i].text, "550", 3))
 				user_unknown++;
+			/* the user is told right here (stderr, exit status): no DSN later */
+			if (e.r[i].state == QUEUE_FAILED)
+				e.r[i].notified = 1;
+		}
 		e.attempts = 1;
-		e.last_try = time(NULL);
 		e.next_try = e.last_try + queue_backoff(1);
 		free(r);
 		free(map);

@@ -42,7 +42,7 @@ static void set(struct smtpc_rcpt *r, size_t n, enum smtpc_status st, const char
 
 /* Try one host's addresses; returns 1 if a session decided the outcome. */
 static int try_host(struct dns_resolver *res, const struct send_mx_opts *o, const char *host,
-    SSL_CTX *ctx, const char *from, struct smtpc_rcpt *r, size_t n, const char *msg,
+    SSL_CTX *ctx, const char *from, struct smtpc_rcpt *r, char **mta, size_t n, const char *msg,
     size_t len, struct mm_err *err)
 {
 	static const int types[] = { ns_t_aaaa, ns_t_a };
@@ -78,6 +78,11 @@ static int try_host(struct dns_resolver *res, const struct send_mx_opts *o, cons
 			/* delivered or refused for good: decided; any temporary
 			 * failure (unreachable, 4xx, TLS) moves on to the next */
 			int decided = st != SMTPC_TEMP;
+			if (mta)
+				for (size_t k = 0; k < n; k++) {
+					free(mta[k]);
+					mta[k] = xstrdup(host);
+				}
 			if (decided) {
 				dns_answer_free(&a);
 				return 1;
@@ -89,8 +94,8 @@ static int try_host(struct dns_resolver *res, const struct send_mx_opts *o, cons
 }
 
 static void deliver_domain(struct dns_resolver *res, const struct send_mx_opts *o,
-    const char *domain, SSL_CTX *ctx, const char *from, struct smtpc_rcpt *r, size_t n,
-    const char *msg, size_t len)
+    const char *domain, SSL_CTX *ctx, const char *from, struct smtpc_rcpt *r, char **mta,
+    size_t n, const char *msg, size_t len)
 {
 	struct dns_answer a;
 	struct mm_err err = { 0 };
@@ -138,9 +143,13 @@ static void deliver_domain(struct dns_resolver *res, const struct send_mx_opts *
 	err_clear(&err);
 	int done = 0;
 	for (size_t i = 0; i < nh && !done; i++)
-		done = try_host(res, o, hosts[i].name, ctx, from, r, n, msg, len, &err);
-	if (!done)
-		set(r, n, SMTPC_TEMP, err.msg[0] ? err.msg : "no MX host answered");
+		done = try_host(res, o, hosts[i].name, ctx, from, r, mta, n, msg, len, &err);
+	/* no host decided: a recipient keeps the last host's own answer to
+	 * it (a 550 to its RCPT stays permanent, a 451 keeps its code for the
+	 * queue and the DSN); one that never got an answer takes the error */
+	for (size_t i = 0; i < n && !done; i++)
+		if (!r[i].text[0] || r[i].st == SMTPC_OK)
+			set(&r[i], 1, SMTPC_TEMP, err.msg[0] ? err.msg : "no MX host answered");
 	for (size_t i = 0; i < nh; i++)
 		free(hosts[i].name);
 }
@@ -167,6 +176,7 @@ void send_mx_deliver(const struct send_mx_opts *o, const char *from, struct smtp
 		const char *dom = strchr(r[i].addr, '@') + 1;
 		/* the recipients of this domain, in one transaction */
 		struct smtpc_rcpt *sub = xcalloc(n, sizeof(*sub));
+		char **submta = o->mta ? xcalloc(n, sizeof(*submta)) : NULL;
 		size_t *idx = xcalloc(n, sizeof(*idx));
 		size_t k = 0;
 		for (size_t j = i; j < n; j++)
@@ -176,11 +186,15 @@ void send_mx_deliver(const struct send_mx_opts *o, const char *from, struct smtp
 				done[j] = 1;
 			}
 		if (ctx)
-			deliver_domain(res, o, dom, ctx, from, sub, k, msg, len);
+			deliver_domain(res, o, dom, ctx, from, sub, submta, k, msg, len);
 		else
 			set(sub, k, SMTPC_TEMP, err.msg);
-		for (size_t j = 0; j < k; j++)
+		for (size_t j = 0; j < k; j++) {
 			r[idx[j]] = sub[j], r[idx[j]].addr = sub[j].addr;
+			if (submta)
+				o->mta[idx[j]] = submta[j];
+		}
+		free(submta);
 		free(sub);
 		free(idx);
 	}

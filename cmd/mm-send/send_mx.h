@@ -21,6 +21,8 @@ enum smtpc_status send_session(struct smtpc *c, int tls_mode, SSL_CTX *ctx,
 struct send_mx_opts {
 	const char *port;        /* "25", or --mx-port for tests */
 	int timeout_ms;
+	char **mta;              /* if not NULL: per rcpt, the host that decided
+	                            its outcome (allocated, or NULL); for DSNs */
 };
 
 /* Deliver to every rcpt, grouped by domain; sets each rcpt's status. */

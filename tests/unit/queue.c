@@ -23,6 +23,12 @@ int main(void)
 	queue_env_add_rcpt(&e, "b@example.org");
 	e.r[1].state = QUEUE_FAILED;
 	queue_text_set(e.r[1].text, "550 no such user");
+	ok(queue_host_set(e.r[1].mta, "mx1.example.org") == 0, "host name accepted");
+	e.r[1].last_try = 1700000300;
+	e.r[1].notified = 1;
+	ok(queue_host_set(e.r[0].mta, "mx\r\nrcpt sent x@y.z") == -1 && e.r[0].mta[0] == 0,
+	    "host with CRLF refused, left empty");
+	ok(queue_host_set(e.r[0].mta, "[192.0.2.1]") == 0, "address literal accepted");
 	is_str(e.last_error, "451 4.3.0 try??later", "controls replaced in text");
 
 	buf_init(&b);
@@ -39,6 +45,12 @@ int main(void)
 	is_int(d.r[0].state, QUEUE_PENDING, "pending");
 	is_int(d.r[1].state, QUEUE_FAILED, "failed");
 	is_str(d.r[1].text, "550 no such user", "recipient text");
+	is_str(d.r[1].mta, "mx1.example.org", "recipient's MTA");
+	is_int(d.r[1].last_try, 1700000300, "recipient's last try");
+	is_int(d.r[1].notified, 1, "notified");
+	is_int(d.r[0].notified, 0, "not notified");
+	is_str(d.r[0].mta, "[192.0.2.1]", "literal kept");
+	ok(queue_env_check(&d, &err) == 0, "decoded envelope passes the check");
 	queue_env_free(&d);
 
 	{
@@ -51,6 +63,12 @@ int main(void)
 			"mm-queue 1\nid 1\nfrom x\nrcpt pending a@b.c\n",
 			"mm-queue 1\nid 1\nunknown 1\nrcpt pending a@b.c\n",
 			"mm-queue 1\nid 1\ncreated -5\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\nrcpt-mta mx.b.c\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\nrcpt pending a@b.c\nrcpt-mta -oX\n",
+			"mm-queue 1\nid 1\nrcpt pending a@b.c\nrcpt-mta a b\n",
+			"mm-queue 1\nid 1\nrcpt pending a@b.c\nrcpt-try x\n",
+			"mm-queue 1\nid 1\nrcpt pending a@b.c\nrcpt-notified 2\n",
+			"mm-queue 1\nid 1\nrcpt pending a@b.c\r\n",
 		};
 		for (size_t i = 0; i < MM_NELEM(bad); i++)
 			ok(queue_env_decode(bad[i], strlen(bad[i]), &d, &err) == -1, "corrupt envelope %zu refused", i);
@@ -62,9 +80,19 @@ int main(void)
 		queue_env_free(&d);
 	}
 
+	is_int(QUEUE_BACKOFF_MIN, 300, "first retry after 5 minutes");
+	is_int(QUEUE_BACKOFF_MAX, 4 * 3600, "backoff capped at 4 hours");
+	is_int(QUEUE_EXPIRE, 5 * 86400, "expiry after 5 days");
 	is_int(queue_backoff(1), QUEUE_BACKOFF_MIN, "first backoff");
 	is_int(queue_backoff(2), 2 * QUEUE_BACKOFF_MIN, "doubles");
 	is_int(queue_backoff(100), QUEUE_BACKOFF_MAX, "capped");
+	is_int(queue_backoff(6), 32 * QUEUE_BACKOFF_MIN, "sixth: 160 minutes");
+	is_int(queue_backoff(7), QUEUE_BACKOFF_MAX, "seventh: capped");
+	{
+		struct queue_env x = { .created = 1000 };
+		ok(!queue_expired(&x, 1000 + QUEUE_EXPIRE - 1), "not expired a second early");
+		ok(queue_expired(&x, 1000 + QUEUE_EXPIRE), "expired at 5 days");
+	}
 
 	/* on disk */
 	{
@@ -88,6 +116,23 @@ int main(void)
 		queue_env_free(&d);
 		ok(queue_load(&q, ids[0], &d, NULL, &err) == 0 && d.attempts == 4, "update stuck");
 		queue_env_free(&d);
+		{
+			struct queue_env bad;
+			queue_env_init(&bad);
+			queue_env_add_rcpt(&bad, "a@example.org\r\nrcpt pending x@evil.test");
+			ok(queue_add(&q, &bad, "m\r\n", 3, &err) == -1, "CRLF in a recipient: not queued");
+			queue_env_free(&bad);
+			ok(queue_load(&q, ids[0], &d, NULL, &err) == 0, "reload");
+			d.r[0].text[0] = '\n';
+			ok(queue_update(&q, &d, &err) == -1, "control byte in a text: not written");
+			d.r[0].text[0] = 0;
+			snprintf(d.from, sizeof(d.from), "%s", "a b@example.org");
+			ok(queue_update(&q, &d, &err) == -1, "space in the sender: not written");
+			queue_env_free(&d);
+			ok(queue_load(&q, ids[0], &d, NULL, &err) == 0 && d.attempts == 4,
+			    "refused updates left the job as it was");
+			queue_env_free(&d);
+		}
 		ok(queue_remove(&q, ids[0], &err) == 0, "remove");
 		is_int(queue_load(&q, ids[0], &d, NULL, &err), 1, "gone");
 		close(fd);
