@@ -53,6 +53,47 @@ like "$out" '421 4.7.0 too many connections from your address' "--max-per-ip 1: 
 like "$out" '221 2.0.0' "the first one is served"
 kill "$LPID"; wait "$LPID" 2>/dev/null
 
+# --max-conn: the N+1th concurrent connection gets 421 4.7.0 and is closed
+# at once; a slot frees when a session ends.  slots.py opens HOLD
+# connections (banner read, kept open), opens one more, then ends one
+# session and connects again until served (a freed slot is reaped on the
+# next accept, after the child has exited: polled, bounded).
+cat >"$T/slots.py" <<'PY'
+import socket, sys, time
+port, hold = int(sys.argv[1]), int(sys.argv[2])
+def conn():
+    s = socket.create_connection(("127.0.0.1", port)); s.settimeout(10)
+    return s, s.recv(200).decode().strip()
+def served():   # a session still ending may hold a slot for a moment
+    for i in range(100):
+        s, b = conn()
+        if b.startswith("220"): return s, b
+        s.close(); time.sleep(0.1)
+    return s, b
+held = []
+for i in range(hold):
+    s, b = served(); held.append(s); print("held%d: %s" % (i, b))
+s, b = conn(); print("extra: %s" % b)
+print("extra closed: %s" % (s.recv(200) == b""))
+held[0].sendall(b"QUIT\r\n"); held[0].recv(200); held[0].recv(200); held[0].close()
+s, b = served()
+print("after close: %s" % b)
+s.sendall(b"QUIT\r\n"); print("served: %s" % s.recv(200).decode().strip())
+PY
+PORT=$(free_port)
+$RECV --listen 127.0.0.1:"$PORT" --max-conn 2 --max-per-ip 5 2>"$T/maxconn.err" &
+LPID=$!
+bg_pid $LPID
+wait_port "$PORT" || bail "mm-recv --listen did not listen"
+out=$($PY "$T/slots.py" "$PORT" 2)
+like "$out" 'held1: 220 ' "--max-conn 2: two sessions served"
+like "$out" 'extra: 421 4\.7\.0 too many connections: try again later' "--max-conn 2: the third gets 421 4.7.0"
+like "$out" 'extra closed: True' "and is closed at once"
+like "$out" 'after close: 220 ' "a slot frees when a session ends"
+like "$out" 'served: 221 ' "and the new session is served"
+like "$(cat "$T/maxconn.err")" 'refused: 2 connections already' "the refusal is logged"
+kill "$LPID"; wait "$LPID" 2>/dev/null
+
 # systemd Accept=no: a listening socket at fd 3, LISTEN_PID/LISTEN_FDS
 PORT=$(free_port)
 $PY - "$PORT" $RECV <<'PY' 2>"$T/sd.err" &
@@ -63,7 +104,7 @@ os.dup2(s.fileno(), 3)
 os.set_inheritable(3, True)
 os.environ["LISTEN_PID"] = str(os.getpid())
 os.environ["LISTEN_FDS"] = "1"
-os.execvp(sys.argv[2], sys.argv[2:])
+os.execvp(sys.argv[2], sys.argv[2:] + ["--max-per-ip", "1"])
 PY
 SPID=$!
 bg_pid $SPID
@@ -72,6 +113,9 @@ out=$(swaks --server 127.0.0.1:"$PORT" --from a@other.net --to me@example.org 2>
 like "$out" '250 2.0.0 delivered' "systemd socket activation (LISTEN_FDS): delivered"
 out=$(swaks --server 127.0.0.1:"$PORT" --from a@other.net --to me@example.org 2>&1)
 like "$out" '250 2.0.0 delivered' "and again: the loop keeps accepting"
+out=$($PY "$T/slots.py" "$PORT" 1)
+like "$out" 'extra: 421 4\.7\.0 too many connections from your address' "LISTEN_FDS: --max-per-ip 1 applies"
+like "$out" 'after close: 220 ' "LISTEN_FDS: the address's slot frees after close"
 kill "$SPID"; wait "$SPID" 2>/dev/null
 
 # --test: decisions beside the replies
