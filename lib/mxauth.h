@@ -1,13 +1,15 @@
 /*
  * mxauth — inbound authentication for MX mode: SPF (lib/spf) for the
- * envelope sender, DKIM (lib/dkimverify) for every signature, DMARC
+ * HELO name and the envelope sender, DKIM (lib/dkimverify) for every
+ * signature, DMARC
  * (lib/dmarc) for the From: domain, the anti-forgery rule for our own
  * domains, and the one Authentication-Results: (RFC 8601) and
  * Received-SPF: fields that record it all.
  *
  * Each check has a mode: off (not evaluated), tag (recorded in the header
  * only), enforce (a failing result refuses the message):
- *   spf enforce    "fail" refuses MAIL FROM (550 5.7.23);
+ *   spf enforce    "fail" of the HELO name or of MAIL FROM refuses MAIL
+ *                  FROM (550 5.7.23);
  *   dkim enforce   signatures present, none passing: 550 5.7.20;
  *   dmarc enforce  a failing message of a p=reject domain: 550 5.7.1.
  * The anti-forgery rule is not a mode: an envelope sender or From: in one
@@ -41,10 +43,20 @@ struct mxauth_conf {
 	void *ours_ctx;
 };
 
+/* The HELO identity (RFC 7208 2.3) is checked once per HELO name and kept
+ * across transactions; for the null sender it is also the MAIL FROM
+ * identity (RFC 7208 2.4), so it is not evaluated twice. */
+struct mxauth_helo {
+	int done;                          /* evaluated for name */
+	char name[SMTPD_HELO_MAX + 1];
+	struct spf_verdict spf;
+};
+
 struct mxauth_tx {
 	int spf_done;
 	struct spf_verdict spf;
 	char spf_domain[ADDR_DOMAIN_MAX + 1];
+	struct mxauth_helo helo;           /* survives the per-MAIL reset */
 };
 
 #define MXAUTH_DNSBL_MAX 16      /* --dnsbl zones */

@@ -20,6 +20,7 @@ soa() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. h.%s. 1 3600 600 86400 30
 	echo "ed._domainkey IN TXT $ed"
 	echo "small._domainkey IN TXT $small"
 	echo 'loop IN TXT "v=spf1 include:loop.other.net -all"'
+	echo 'mail IN TXT "v=spf1 ip4:192.0.2.1 -all"'
 	printf 'many IN TXT "v=spf1"'; for i in $(seq 20); do printf ' " include:i%d.other.net"' "$i"; done; echo ' " -all"'
 	for i in $(seq 20); do echo "i$i IN TXT \"v=spf1 -all\""; done
 	echo '50.2.0.192.bl IN A 127.0.0.2'
@@ -81,6 +82,38 @@ out=$(swaks --pipe "env TCPREMOTEIP=192.0.2.1 mm-recv --root $ROOT --hostname mx
 like "$out" '250 2.0.0 delivered' "DNS server that never answers: session survives"
 like "$(last)" 'spf=temperror' "and SPF is a temperror"
 ok "within the SPF deadline ($(($(date +%s) - start))s)" [ $(($(date +%s) - start)) -le 8 ]
+
+# SPF of the HELO name (RFC 7208 2.3): checked too, recorded, enforced
+helo() { # IP HELO ENVFROM FILE [mm-recv options]
+	_ip=$1 _h=$2 _from=$3 _f=$4; shift 4
+	swaks --pipe "env TCPREMOTEIP=$_ip $A $*" --helo "$_h" --from "$_from" --to me@example.org --data @"$_f" 2>&1
+}
+out=$(helo 192.0.2.1 mail.other.net a@other.net "$T/signed")
+like "$out" '250 2.0.0 delivered' "HELO name with SPF, permitted client: delivered"
+got=$(last)
+like "$got" 'spf=pass smtp.helo=mail.other.net;' "A-R: spf=pass smtp.helo"
+like "$got" 'spf=pass smtp.mailfrom=a@other.net' "A-R: and spf=pass smtp.mailfrom"
+is "$(printf '%s\n' "$got" | grep -c '^Received-SPF: pass')" 2 "two Received-SPF: fields, one per identity"
+like "$got" 'Received-SPF: pass .*helo=mail\.other\.net' "the HELO one names the HELO identity"
+out=$(helo 192.0.2.99 mail.other.net b@elsewhere.example "$T/signed" --spf enforce)
+like "$out" '550 5.7.23 HELO mail.other.net: its SPF does not allow 192.0.2.99' "--spf enforce: HELO SPF fail refused at MAIL"
+unlike "$out" '250 2.1.0' "and the sender is not accepted"
+out=$(helo 192.0.2.99 mail.other.net b@elsewhere.example "$T/signed" --dmarc off)
+like "$out" '250 2.0.0 delivered' "--spf tag: HELO SPF fail only recorded"
+got=$(last)
+like "$got" 'spf=fail smtp.helo=mail.other.net' "A-R: spf=fail smtp.helo"
+like "$got" 'spf=(none|temperror) smtp.mailfrom=b@elsewhere.example' "A-R: MAIL FROM judged on its own"
+out=$(helo 192.0.2.1 mail.other.net '<>' "$T/signed" --dmarc off)
+got=$(last)
+is "$(printf '%s\n' "$got" | grep -c 'spf=')" 1 "null sender: the HELO identity is the only SPF result"
+like "$got" 'spf=pass smtp.helo=mail.other.net' "null sender: spf=pass smtp.helo"
+is "$(printf '%s\n' "$got" | grep -c '^Received-SPF:')" 1 "null sender: one Received-SPF:"
+out=$(helo 192.0.2.99 '[192.0.2.99]' a@other.net "$T/signed" --spf enforce --dmarc off)
+like "$out" '550 5.7.23 <a@other.net>: SPF of other.net' "an address literal HELO has no SPF identity; MAIL FROM still checked"
+unlike "$out" 'smtp.helo|HELO \[' "and no HELO verdict"
+out=$( { sleep 0.3; printf 'EHLO mail.other.net\r\nMAIL FROM:<a@other.net>\r\nQUIT\r\n'; } |
+	mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --resolver "$MM_RESOLVER" --test 192.0.2.1 --log none)
+like "$out" '>>> SPF for HELO mail.other.net from 192.0.2.1: pass' "--test: the HELO SPF decision"
 
 # DKIM, tightened
 $DK sign "$K/ed.key" ed25519-sha256 ed other.net <"$T/m" >"$T/s-ed"
