@@ -196,7 +196,25 @@ struct dmarc_out {
 	int evaluated;
 	const char *result;     /* "pass", "fail", "none", "temperror", "permerror" */
 	enum dmarc_policy policy;
+	int pct;                /* of the record */
+	enum dmarc_policy dis;  /* what is done: policy, milder when not sampled */
 };
+
+/* RFC 7489 6.6.4: pct% of failing messages get the policy, the rest the
+ * next milder one.  pct 100 and 0 are exact (no randomness). */
+static enum dmarc_policy disposition(enum dmarc_policy p, int pct)
+{
+	unsigned char b[2];
+
+	if (p != DMARC_POLICY_REJECT && p != DMARC_POLICY_QUARANTINE)
+		return DMARC_POLICY_NONE;
+	if (pct < 100) {
+		random_bytes(b, sizeof b);
+		if ((int)((((unsigned)b[0] << 8) | b[1]) % 100) >= pct)
+			return p == DMARC_POLICY_REJECT ? DMARC_POLICY_QUARANTINE : DMARC_POLICY_NONE;
+	}
+	return p;
+}
 
 static int fetch_dmarc(struct dns_resolver *d, const char *domain, struct dmarc_record *rec,
     int *temp)
@@ -254,6 +272,8 @@ static void dmarc_eval(const struct mxauth_conf *c, struct dns_resolver *d, stru
 		pass = 1;
 	out->result = pass ? "pass" : "fail";
 	out->policy = subdomain && rec.sp != DMARC_POLICY_UNSET ? rec.sp : rec.p;
+	out->pct = rec.pct;
+	out->dis = pass ? DMARC_POLICY_NONE : disposition(out->policy, rec.pct);
 	dmarc_record_free(&rec);
 }
 
@@ -311,6 +331,7 @@ int mxauth_data(const struct mxauth_conf *c, struct dns_resolver **dns, struct s
 	size_t pos = 0;
 
 	memset(&v, 0, sizeof v);
+	tx->quarantine = 0;
 	if (msg_parse(&m, msg->data, msg->len, 0, &e) < 0) {
 		smtpd_reply_set(r, 550, "5.6.0 message header cannot be parsed: %s", e.msg);
 		return -1;
@@ -362,13 +383,19 @@ int mxauth_data(const struct mxauth_conf *c, struct dns_resolver **dns, struct s
 	}
 	if (c->dmarc != MXAUTH_OFF && d && from_domain[0]) {
 		dmarc_eval(c, d, s, tx, &v, from_domain, &dm);
-		smtpd_trace(s, "DMARC for %s: %s (policy %s)", from_domain, dm.result,
-		    dmarc_policy_str(dm.policy));
-		if (c->dmarc == MXAUTH_ENFORCE && !strcmp(dm.result, "fail") &&
-		    dm.policy == DMARC_POLICY_REJECT) {
+		if (c->dmarc != MXAUTH_ENFORCE)
+			dm.dis = DMARC_POLICY_NONE;
+		smtpd_trace(s, "DMARC for %s: %s (policy %s, pct %d, disposition %s)", from_domain,
+		    dm.result, dmarc_policy_str(dm.policy), dm.pct, dmarc_policy_str(dm.dis));
+		if (dm.dis == DMARC_POLICY_REJECT) {
 			smtpd_reply_set(r, 550, "5.7.1 DMARC policy of %s says reject: no aligned SPF "
 			    "or DKIM pass", from_domain);
 			goto out;
+		}
+		if (dm.dis == DMARC_POLICY_QUARANTINE) {
+			tx->quarantine = 1;
+			log_info("%s: %s: DMARC policy of %s says quarantine", s->id, s->peer_ip,
+			    from_domain);
 		}
 	}
 	/* the record: the HELO identity first (checked first), then MAIL FROM's */
@@ -400,7 +427,10 @@ int mxauth_data(const struct mxauth_conf *c, struct dns_resolver **dns, struct s
 		    dkimv_result_str(v.sig[i].result), safe_domain(v.sig[i].domain),
 		    token_ok(v.sig[i].selector) ? v.sig[i].selector : "invalid",
 		    token_ok(v.sig[i].alg) ? v.sig[i].alg : "unknown");
-	if (dm.evaluated)
+	if (dm.evaluated && !strcmp(dm.result, "fail"))
+		buf_printf(head, ";\n\tdmarc=fail (p=%s dis=%s) header.from=%s",
+		    dmarc_policy_str(dm.policy), dmarc_policy_str(dm.dis), from_domain);
+	else if (dm.evaluated)
 		buf_printf(head, ";\n\tdmarc=%s header.from=%s", dm.result, from_domain);
 	buf_puts(head, "\n");
 	/* the message without forged results of ours */

@@ -11,7 +11,13 @@
  *   spf enforce    "fail" of the HELO name or of MAIL FROM refuses MAIL
  *                  FROM (550 5.7.23);
  *   dkim enforce   signatures present, none passing: 550 5.7.20;
- *   dmarc enforce  a failing message of a p=reject domain: 550 5.7.1.
+ *   dmarc enforce  a failing message of a p=reject domain: 550 5.7.1;
+ *                  of a p=quarantine domain: accepted with tx->quarantine
+ *                  set (lib/mx files it in the junk folder).  pct= is
+ *                  honoured (RFC 7489 6.6.4): a message not sampled gets
+ *                  the next milder policy (reject -> quarantine -> none).
+ *                  The disposition is recorded in Authentication-Results:
+ *                  as "dmarc=fail (p=POLICY dis=DISPOSITION)".
  * The anti-forgery rule is not a mode: an envelope sender or From: in one
  * of our domains needs a passing DKIM signature of exactly that domain
  * (550 5.7.1 otherwise).  It is decided at the end of DATA, where the
@@ -57,6 +63,7 @@ struct mxauth_tx {
 	struct spf_verdict spf;
 	char spf_domain[ADDR_DOMAIN_MAX + 1];
 	struct mxauth_helo helo;           /* survives the per-MAIL reset */
+	int quarantine;                    /* set by mxauth_data: DMARC says quarantine */
 };
 
 #define MXAUTH_DNSBL_MAX 16      /* --dnsbl zones */

@@ -21,6 +21,9 @@ soa() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. h.%s. 1 3600 600 86400 30
 	echo "small._domainkey IN TXT $small"
 	echo 'loop IN TXT "v=spf1 include:loop.other.net -all"'
 	echo 'mail IN TXT "v=spf1 ip4:192.0.2.1 -all"'
+	echo '_dmarc.q IN TXT "v=DMARC1; p=quarantine"'
+	echo '_dmarc.q0 IN TXT "v=DMARC1; p=quarantine; pct=0"'
+	echo '_dmarc.r0 IN TXT "v=DMARC1; p=reject; pct=0"'
 	printf 'many IN TXT "v=spf1"'; for i in $(seq 20); do printf ' " include:i%d.other.net"' "$i"; done; echo ' " -all"'
 	for i in $(seq 20); do echo "i$i IN TXT \"v=spf1 -all\""; done
 	echo '50.2.0.192.bl IN A 127.0.0.2'
@@ -143,7 +146,52 @@ like "$(last)" 'dkim=fail header.d=other.net header.s=rsa' "body altered after s
 out=$(send 192.0.2.99 a@other.net "$T/m")
 like "$out" '550 5.7.1 DMARC policy of other.net says reject' "DMARC p=reject, no aligned pass: 550"
 out=$(send 192.0.2.99 a@other.net "$T/m" --dmarc tag)
-like "$(last)" 'dmarc=fail header.from=other.net' "--dmarc tag: recorded as fail"
+like "$(last)" 'dmarc=fail \(p=reject dis=none\) header.from=other.net' "--dmarc tag: recorded as fail, the policy not applied"
+
+# DMARC p=quarantine under --dmarc enforce: the junk folder if the mailbox
+# has one, else the usual folder tagged; pct= honoured (0 and 100 exact)
+qsend() { # FROM-DOMAIN RCPTS [mm-recv options]
+	_d=$1 _r=$2; shift 2
+	msg "a@$_d" quarantine >"$T/q"
+	swaks --pipe "env TCPREMOTEIP=192.0.2.99 $A $*" --from "a@$_d" --to "$_r" --data @"$T/q" 2>&1
+}
+n() { find "$ROOT/example.org/$1/new" -type f 2>/dev/null | wc -l | tr -d ' '; }
+out=$(qsend q.other.net me@example.org)
+like "$out" '250 2.0.0 delivered' "p=quarantine, no junk folder: accepted"
+got=$(last)
+like "$got" 'dmarc=fail \(p=quarantine dis=quarantine\) header.from=q.other.net' "A-R: the policy and the disposition"
+like "$got" 'X-Spam-Flag: YES' "no junk folder: tagged X-Spam-Flag: YES"
+mkdir "$ROOT/example.org/me/junk"
+[ "$(id -u)" = 0 ] && chown nobody "$ROOT/example.org/me/junk"
+out=$(qsend q.other.net me@example.org,me+sub@example.org,you@example.org)
+like "$out" '250 2.0.0 delivered to 2 mailboxes' "me and me+sub share me/junk: one copy there, one for you"
+like "$out" 'delivered <me@example.org> to example.org/me/junk/new/.* \(quarantined\)' "logged as quarantined"
+is "$(n me/junk)" 1 "quarantined into me/junk/"
+is "$(n me)$(n me/sub)" 00 "nothing in me/ or me/sub/"
+f=$(find "$ROOT/example.org/me/junk/new" -type f)
+unlike "$(cat "$f")" 'X-Spam-Flag' "the junk copy needs no tag"
+f=$(find "$ROOT/example.org/you/new" -type f)
+like "$(cat "$f")" 'X-Spam-Flag: YES' "you has no junk folder: tagged copy in you/"
+rm -f "$f" "$ROOT"/example.org/me/junk/new/*
+out=$(qsend q0.other.net me@example.org)
+got=$(last)
+like "$got" 'dmarc=fail \(p=quarantine dis=none\) header.from=q0.other.net' "pct=0: sampled out, the next milder policy (none)"
+is "$(n me/junk)" 0 "pct=0: not quarantined"
+unlike "$got" 'X-Spam-Flag' "pct=0: not tagged"
+out=$(qsend r0.other.net me@example.org)
+like "$out" '250 2.0.0 delivered' "p=reject with pct=0: not refused"
+like "$(cat "$ROOT"/example.org/me/junk/new/*)" 'dmarc=fail \(p=reject dis=quarantine\)' "p=reject with pct=0: quarantined instead (RFC 7489 6.6.4)"
+rm -f "$ROOT"/example.org/me/junk/new/*
+out=$(qsend q.other.net me@example.org --dmarc tag)
+got=$(last)
+like "$got" 'dmarc=fail \(p=quarantine dis=none\)' "--dmarc tag: recorded, not applied"
+is "$(n me/junk)" 0 "--dmarc tag: not quarantined"
+out=$( { sleep 0.3; printf 'EHLO c.example.net\r\nMAIL FROM:<a@q.other.net>\r\nRCPT TO:<me@example.org>\r\nDATA\r\n'; cat "$T/q"; printf '.\r\nQUIT\r\n'; } |
+	mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --resolver "$MM_RESOLVER" --test 192.0.2.99 --log none)
+like "$out" '>>> DMARC for q.other.net: fail \(policy quarantine, pct 100, disposition quarantine\)' "--test: the DMARC disposition"
+like "$out" ">>> delivered: $ROOT/example.org/me/junk/new/" "--test: the junk folder path"
+rm -f "$ROOT"/example.org/me/junk/new/*
+rm -r "$ROOT/example.org/me/junk"
 
 # anti-forgery for our own domain
 msg me@example.org own >"$T/own"
