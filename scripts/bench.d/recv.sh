@@ -8,7 +8,8 @@
 #      processes), without and with STARTTLS (smtp-source speaks no TLS); messages per
 #      second and peak RSS of one connection's process;
 #   3. a fresh process per connection: one message per connection, 8 at a
-#      time, through systemd-socket-activate --inetd --accept (what inetd
+#      time, through systemd-socket-activate --inetd --accept (or, without
+#      systemd, a small Python stand-in that does the same; what inetd
 #      and systemd Accept=yes do: fork+exec per connection), against the
 #      --listen loop (fork, no exec) with the same one-message connections;
 #   4. Postfix itself (smtpd -> cleanup -> qmgr -> virtual(8) into a
@@ -20,7 +21,7 @@ MM_TOP=${MM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 MM_BIN=${MM_BIN:-$MM_TOP/build}
 export MM_TOP MM_BIN
 . "$MM_TOP/tests/lib.sh"
-need smtp-source:postfix systemd-socket-activate:systemd openssl
+need smtp-source:postfix openssl
 N=${BENCH_N:-2000}
 RUNS=${BENCH_RUNS:-3}
 SESS=8
@@ -189,10 +190,30 @@ start_listen
 measure "mm-recv --listen, 1 msg/connection" $SRC 127.0.0.1:"$PORT"
 stop_srv
 PORT=$(free_port)
-systemd-socket-activate --inetd --accept -l 127.0.0.1:"$PORT" $RECV 2>/dev/null &
+if command -v systemd-socket-activate >/dev/null; then
+	systemd-socket-activate --inetd --accept -l 127.0.0.1:"$PORT" $RECV 2>/dev/null &
+else	# no systemd: the same fork+exec per connection, as inetd does it
+	$PY - "$PORT" $RECV <<'PY' &
+import os, signal, socket, sys
+signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+while True:
+    c, _ = s.accept()
+    if os.fork() == 0:
+        os.dup2(c.fileno(), 0); os.dup2(c.fileno(), 1); s.close(); c.close()
+        os.execvp(sys.argv[2], sys.argv[2:])
+    c.close()
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0: break
+        except ChildProcessError:
+            break
+PY
+fi
 SRV=$!
 bg_pid $SRV
-wait_port "$PORT" || bail "systemd-socket-activate did not listen"
+wait_port "$PORT" || bail "the inetd stand-in did not listen"
 sleep 0.3
 measure "mm-recv inetd-style (exec), 1 msg/connection" $SRC 127.0.0.1:"$PORT"
 stop_srv
