@@ -103,4 +103,16 @@ PY
 took=${out##*took=}
 like "$out" '421 4.4.2 timeout: closing' "--timeout 1: 421 4.4.2"
 ok "closed after about a second, not when the client gave up (${took}s)" [ "$took" -le 4 ]
+# a client that connects and never greets: --greeting-timeout, not --timeout
+out=$(printf '%s\n' '(b"", 1)' | SMTPRAW_TIMEOUT=8 raw --greeting-timeout 1 --timeout 60)
+like "$out" '421 4.4.2 timeout: closing' "--greeting-timeout 1 (--timeout 60): silent client gets 421 4.4.2"
+# a client that stops in the middle of DATA: --data-timeout
+rm -f "$ROOT"/example.org/me/new/*
+out=$(printf '%s\n' "$E" '(b"MAIL FROM:<a@other.net>\r\nRCPT TO:<me@example.org>\r\n", 2)' '(b"DATA\r\n", 1)' \
+	'(b"Subject: slow\r\n", 1)' | SMTPRAW_TIMEOUT=8 raw --data-timeout 1 --timeout 60)
+like "$out" '421 4.4.2 timeout waiting for data: closing' "--data-timeout 1 (--timeout 60): 421 4.4.2 in DATA"
+is "$(nnew example.org/me)$(ntmp example.org/me)" 00 "and nothing stored or left in tmp/"
+like "$(cat "$T/raw.err")" 'disconnected \(timeout\)' "logged as a timeout"
+out=$(mm-recv --greeting-timeout 0 2>&1); rc=$?
+is "$rc" 64 "--greeting-timeout 0: usage error"
 done_testing

@@ -448,8 +448,28 @@ static void test_session(void)
 	conf.cmd_timeout = 1;
 	sess_start(&t, &conf, "192.0.2.1");
 	sess_read(&t, 1);
+	has(SEND(&t, "EHLO c.example\r\n", 1), "250 HELP", "greeted");
 	has(sess_read(&t, 1), "421 4.4.2 timeout", "silent client: 421 4.4.2");
 	is_int(sess_end(&t, &c), SMTPD_END_TIMEOUT, "ends as a timeout");
+	/* the greeting timeout: shorter than the command timeout, which would
+	 * outlast our read (WAIT_MS), so only the greeting timeout can answer */
+	conf.cmd_timeout = 3 * WAIT_MS / 1000;
+	conf.greet_timeout = 1;
+	sess_start(&t, &conf, "192.0.2.1");
+	sess_read(&t, 1);
+	has(sess_read(&t, 1), "421 4.4.2 timeout", "no HELO within greet_timeout: 421 4.4.2");
+	is_int(sess_end(&t, &c), SMTPD_END_TIMEOUT, "ends as a timeout");
+	/* the data timeout */
+	conf.cmd_timeout = 10;
+	conf.greet_timeout = 0;
+	conf.data_timeout = 1;
+	sess_start(&t, &conf, "192.0.2.1");
+	sess_read(&t, 1);
+	SEND(&t, "EHLO c.example\r\n", 1);
+	has(SEND(&t, "MAIL FROM:<a@b.example>\r\nRCPT TO:<me@d.example>\r\nDATA\r\n", 3), "354 ", "DATA");
+	has(SEND(&t, "Subject: slow\r\n", 1), "421 4.4.2 timeout waiting for data", "data stops: 421 4.4.2");
+	is_int(sess_end(&t, &c), SMTPD_END_TIMEOUT, "ends as a timeout");
+	is_int(c.data, 0, "nothing handed to the data hook");
 }
 
 int main(void)
