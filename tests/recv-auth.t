@@ -22,6 +22,7 @@ soa() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. h.%s. 1 3600 600 86400 30
 	echo 'loop IN TXT "v=spf1 include:loop.other.net -all"'
 	echo 'mail IN TXT "v=spf1 ip4:192.0.2.1 -all"'
 	echo '_dmarc.q IN TXT "v=DMARC1; p=quarantine"'
+	echo '_dmarc.strict IN TXT "v=DMARC1; p=reject; adkim=s; aspf=s"'
 	echo '_dmarc.q0 IN TXT "v=DMARC1; p=quarantine; pct=0"'
 	echo '_dmarc.r0 IN TXT "v=DMARC1; p=reject; pct=0"'
 	printf 'many IN TXT "v=spf1"'; for i in $(seq 20); do printf ' " include:i%d.other.net"' "$i"; done; echo ' " -all"'
@@ -147,6 +148,33 @@ out=$(send 192.0.2.99 a@other.net "$T/m")
 like "$out" '550 5.7.1 DMARC policy of other.net says reject' "DMARC p=reject, no aligned pass: 550"
 out=$(send 192.0.2.99 a@other.net "$T/m" --dmarc tag)
 like "$(last)" 'dmarc=fail \(p=reject dis=none\) header.from=other.net' "--dmarc tag: recorded as fail, the policy not applied"
+
+# DMARC alignment: relaxed (default) by organisational domain from the
+# public suffix list, strict (adkim=s, aspf=s) by exact name
+msg a@sub.other.net relaxed >"$T/m-sub"
+$DK sign "$K/rsa.key" rsa-sha256 rsa other.net <"$T/m-sub" >"$T/s-sub"
+out=$(send 192.0.2.99 a@elsewhere.example "$T/s-sub")
+like "$out" '250 2.0.0 delivered' "relaxed DKIM alignment: d=other.net covers From: sub.other.net"
+like "$(last)" 'dmarc=pass header.from=sub.other.net' "recorded as dmarc=pass (policy found at the organisational domain)"
+out=$(send 192.0.2.1 a@other.net "$T/m-sub")
+like "$out" '250 2.0.0 delivered' "relaxed SPF alignment: MAIL FROM other.net (SPF pass) covers From: sub.other.net"
+like "$(last)" 'dmarc=pass header.from=sub.other.net' "recorded as dmarc=pass"
+msg a@strict.other.net strict >"$T/m-strict"
+$DK sign "$K/rsa.key" rsa-sha256 rsa other.net <"$T/m-strict" >"$T/s-strict"
+out=$(send 192.0.2.99 a@elsewhere.example "$T/s-strict")
+like "$out" '550 5.7.1 DMARC policy of strict.other.net says reject' "adkim=s: d=other.net does not align with strict.other.net"
+out=$(send 192.0.2.1 a@other.net "$T/m-strict")
+like "$out" '550 5.7.1 DMARC policy of strict.other.net says reject' "aspf=s: SPF pass of other.net does not align either"
+
+# --dkim enforce: signatures present and none passing is refused; no
+# signature at all is not (DMARC decides that)
+out=$(send 192.0.2.1 a@other.net "$T/s-alt" --dkim enforce --dmarc off)
+like "$out" '550 5.7.20 no valid DKIM signature' "--dkim enforce: a failing signature is refused (550 5.7.20)"
+out=$(send 192.0.2.1 a@other.net "$T/m" --dkim enforce --dmarc off)
+like "$out" '250 2.0.0 delivered' "--dkim enforce: an unsigned message is accepted"
+out=$(send 192.0.2.1 a@other.net "$T/signed" --dkim enforce)
+like "$out" '250 2.0.0 delivered' "--dkim enforce: a passing signature is accepted"
+last >/dev/null
 
 # DMARC p=quarantine under --dmarc enforce: the junk folder if the mailbox
 # has one, else the usual folder tagged; pct= honoured (0 and 100 exact)
