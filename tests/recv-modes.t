@@ -131,6 +131,22 @@ like "$out" ">>> data sent before the 354 reply: dropped unless --test" "--test:
 like "$out" "250 2.0.0 delivered" "--test: and the scripted message delivered"
 rcvd >/dev/null
 
+# logging: one line per connection, recipient decision, delivery (with the
+# file name), refusal (with its reason), end; never on fd 2 unless asked
+swaks --pipe "$RECV" --from a@other.net --to me@example.org,nobody@example.org >/dev/null 2>"$T/log"
+log=$(cat "$T/log")
+like "$log" 'mm-recv: [0-9a-f]+: connection from local' "log: the connection"
+like "$log" '<me@example.org>: accepted for example.org/me' "log: a recipient accepted"
+like "$log" 'local: 550 5.1.1 <nobody@example.org>: no such mailbox' "log: a refusal with its reason"
+like "$log" 'delivered <me@example.org> to example.org/me/new/[0-9]+\.M[^ ]+ \([0-9]+ octets\)' "log: the delivery with the file name"
+like "$log" 'disconnected \(quit\), 1 message, [0-9]+ octets in' "log: the end of the session"
+rcvd >/dev/null
+err=$(printf 'QUIT\r\n' | { sleep 0.3; cat; } | mm-recv --root "$ROOT" --hostname mx.example.org $RUSER $NOAUTH 2>&1 >/dev/null)
+is "$err" "" "default --log syslog: nothing on fd 2 (under inetd it is the socket)"
+# LISTEN_FDS meant for another process: ignored, the session is on stdin
+out=$(printf 'QUIT\r\n' | { sleep 0.3; cat; } | env LISTEN_PID=1 LISTEN_FDS=1 $RECV 2>/dev/null)
+like "$out" '221 2.0.0' "LISTEN_PID of another process: not socket activation"
+
 # privilege
 if [ "$(id -u)" = 0 ]; then
 	out=$(mm-recv --root "$ROOT" </dev/null 2>&1); rc=$?
@@ -145,6 +161,9 @@ if [ "$(id -u)" = 0 ]; then
 	LPID=$!; bg_pid $LPID
 	wait_port "$PORT"
 	is "$(ps -o user= -p $LPID | tr -d ' ')" nobody "--listen binds, then runs as nobody"
+	is "$(awk '/^Groups:/ { $1 = ""; print }' /proc/$LPID/status | tr -d ' ')" "$(id -g nobody)" \
+		"supplementary groups dropped: only nobody's group"
+	is "$(awk '/^Gid:/ { print $2 $3 }' /proc/$LPID/status)" "$(id -g nobody)$(id -g nobody)" "real and effective group: nobody's"
 	kill $LPID; wait $LPID 2>/dev/null
 else
 	out=$(mm-recv --root "$ROOT" --user root </dev/null 2>&1)
