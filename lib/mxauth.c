@@ -267,8 +267,10 @@ static void dmarc_eval(const struct mxauth_conf *c, struct dns_resolver *d, stru
 	for (size_t i = 0; i < v->n; i++)
 		if (v->sig[i].result == DKIMV_PASS && aligned(c, v->sig[i].domain, from_domain, rec.adkim))
 			pass = 1;
-	if (tx->spf_done && tx->spf.result == SPF_V_PASS && !s->mail_null &&
-	    aligned(c, s->mail.domain, from_domain, rec.aspf))
+	/* the SPF-authenticated domain: MAIL FROM's, or for the null sender the
+	 * HELO name's (RFC 7489 3.1.2, RFC 7208 2.4) */
+	if (tx->spf_done && tx->spf.result == SPF_V_PASS && tx->spf_domain[0] &&
+	    aligned(c, tx->spf_domain, from_domain, rec.aspf))
 		pass = 1;
 	out->result = pass ? "pass" : "fail";
 	out->policy = subdomain && rec.sp != DMARC_POLICY_UNSET ? rec.sp : rec.p;

@@ -112,6 +112,12 @@ got=$(last)
 is "$(printf '%s\n' "$got" | grep -c 'spf=')" 1 "null sender: the HELO identity is the only SPF result"
 like "$got" 'spf=pass smtp.helo=mail.other.net' "null sender: spf=pass smtp.helo"
 is "$(printf '%s\n' "$got" | grep -c '^Received-SPF:')" 1 "null sender: one Received-SPF:"
+# the null sender's SPF identity is the HELO name, and DMARC aligns it
+out=$(helo 192.0.2.1 mail.other.net '<>' "$T/m")
+like "$out" '250 2.0.0 delivered' "null sender, unsigned, HELO mail.other.net passes SPF: DMARC of other.net passes (relaxed)"
+like "$(last)" 'dmarc=pass header.from=other.net' "recorded as dmarc=pass"
+out=$(helo 192.0.2.99 mail.other.net '<>' "$T/m")
+like "$out" '550 5.7.1 DMARC policy of other.net says reject' "the same from an address the HELO name's SPF does not allow: p=reject applies"
 out=$(helo 192.0.2.99 '[192.0.2.99]' a@other.net "$T/signed" --spf enforce --dmarc off)
 like "$out" '550 5.7.23 <a@other.net>: SPF of other.net' "an address literal HELO has no SPF identity; MAIL FROM still checked"
 unlike "$out" 'smtp.helo|HELO \[' "and no HELO verdict"
