@@ -829,6 +829,16 @@ int main(int argc, char **argv)
 	if (!o.via && !o.relay && !o.mx && !o.queue_only)
 		mm_die(EX_CONFIG, "no transport: give --via CMD, --relay HOST or --mx "
 		    "(or put one in ~/%s)", SEND_USER_CONF);
+	if (o.via) {
+		/* a --via that cannot be split is a configuration error, found
+		 * before a message is read, not a failed delivery afterwards */
+		struct argvec vv;
+		argvec_init(&vv);
+		int bad = conf_split_words(o.via, &vv, &err) < 0 || vv.n == 0;
+		argvec_free(&vv);
+		if (bad)
+			mm_die(EX_CONFIG, "--via %s: %s", o.via, err.msg[0] ? err.msg : "no command");
+	}
 	if (o.run_queue) {
 		if (first < nargs)
 			mm_die(EX_USAGE, "-q takes no arguments");
