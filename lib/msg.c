@@ -54,7 +54,8 @@ int msg_parse(struct msg *m, const char *data, size_t len, int flags, struct mm_
 	m->hdr_len = len;
 	m->body_off = len;
 	{
-		const char *nl = memchr(data, '\n', len);
+		/* (NULL, 0) is an empty message: memchr may not see the NULL */
+		const char *nl = len ? memchr(data, '\n', len) : NULL;
 		m->crlf = nl && nl > data && nl[-1] == '\r';
 	}
 	while (pos < len) {
