@@ -180,7 +180,7 @@ static enum smtpc_status reply_err(struct smtpc *c, const char *what,
 	return status_of(r->code);
 }
 
-static void parse_ehlo(struct smtpc *c, const struct smtpc_reply *r)
+void smtpc_parse_ehlo(struct smtpc *c, const struct smtpc_reply *r)
 {
 	const char *p = r->text.data, *end = p + r->text.len;
 
@@ -229,7 +229,7 @@ static enum smtpc_status ehlo(struct smtpc *c, const char *helo, struct mm_err *
 		return SMTPC_TEMP;
 	}
 	if (r.code == 250) {
-		parse_ehlo(c, &r);
+		smtpc_parse_ehlo(c, &r);
 		smtpc_reply_free(&r);
 		return SMTPC_OK;
 	}

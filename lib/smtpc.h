@@ -70,6 +70,9 @@ struct smtpc {
 void smtpc_init(struct smtpc *c, int rfd, int wfd, const char *host, int timeout_ms);
 void smtpc_close(struct smtpc *c);
 
+/* Set c->ext and c->size_max from a complete 250 reply to EHLO (pure:
+ * the first line is the greeting, each further line one extension). */
+void smtpc_parse_ehlo(struct smtpc *c, const struct smtpc_reply *r);
 /* Read one reply.  -1 (err) on I/O or protocol failure. */
 int smtpc_read_reply(struct smtpc *c, struct smtpc_reply *r, struct mm_err *err);
 
