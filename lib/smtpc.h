@@ -27,6 +27,7 @@
 #define SMTPC_TEXT_MAX        512           /* reply text kept for messages */
 #define SMTPC_TIMEOUT_MS      (5 * 60 * 1000)
 #define SMTPC_CONNECT_TIMEOUT_MS (30 * 1000)
+#define SMTPC_DATA_CHUNK      (256 * 1024)  /* message bytes per write while sending */
 
 enum smtpc_status {
 	SMTPC_OK = 0,
