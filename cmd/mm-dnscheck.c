@@ -150,28 +150,15 @@ static char *fix_txt(const char *owner, const char *text)
 	return buf_steal(&b);
 }
 
-static char *fix_line(const char *fmt, ...) MM_PRINTF(1, 2);
-static char *fix_line(const char *fmt, ...)
-{
-	struct buf b;
-	va_list ap;
-
-	buf_init(&b);
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	return buf_steal(&b);
-}
-
 static char *fix_servfail(const char *name)
 {
-	return fix_line("; the authoritative servers for %s answer SERVFAIL: check that the zone\n"
+	return xasprintf("; the authoritative servers for %s answer SERVFAIL: check that the zone\n"
 	    "; loads (nsd-checkzone, named-checkzone) and that its delegation is right", name);
 }
 
 static char *fix_keygen(const char *sel)
 {
-	return fix_line("; make a key with mm-keygen -s %s ADDRESS and publish the one record it prints", sel);
+	return xasprintf("; make a key with mm-keygen -s %s ADDRESS and publish the one record it prints", sel);
 }
 
 /* ---------- DNS through the planner ---------- */
@@ -282,7 +269,7 @@ static void check_host_addresses(struct ctx *c, const char *d, const char *host,
 	if (unusable(c, a4, "address", host) || unusable(c, a6, "address", host))
 		return;
 	if (a4->cname_loop || a6->cname_loop) {
-		add(c, "address", host, F_FAIL, fix_line("; remove the CNAME loop; %s needs an A record:\n%s. IN A 192.0.2.1 ; your server's address", host, host),
+		add(c, "address", host, F_FAIL, xasprintf("; remove the CNAME loop; %s needs an A record:\n%s. IN A 192.0.2.1 ; your server's address", host, host),
 		    "CNAME loop: %s", why(a4->cname_loop ? a4 : a6));
 		return;
 	}
@@ -290,7 +277,7 @@ static void check_host_addresses(struct ctx *c, const char *d, const char *host,
 		const struct dns_answer *x = a4->ncnames ? a4 : a6;
 
 		add(c, "address", host, F_FAIL,
-		    fix_line("; point the MX at the canonical name instead:\n%s. IN MX 10 %s.", d, x->canon),
+		    xasprintf("; point the MX at the canonical name instead:\n%s. IN MX 10 %s.", d, x->canon),
 		    "MX target is a CNAME (to %s); RFC 2181 10.3 forbids it", x->canon);
 	}
 	if (a4->status == DNS_SERVFAIL || a6->status == DNS_SERVFAIL) {
@@ -298,7 +285,7 @@ static void check_host_addresses(struct ctx *c, const char *d, const char *host,
 		return;
 	}
 	if (a4->status != DNS_OK && a6->status != DNS_OK) {
-		add(c, "address", host, F_FAIL, fix_line("%s. IN A 192.0.2.1 ; your server's address", host),
+		add(c, "address", host, F_FAIL, xasprintf("%s. IN A 192.0.2.1 ; your server's address", host),
 		    "MX target has no A or AAAA record (%s)", why(a4));
 		return;
 	}
@@ -326,7 +313,7 @@ static void check_mx(struct ctx *c, const char *d, struct addrs *as)
 	if (unusable(c, mx, "mx", d))
 		return;
 	if (mx->status == DNS_NXDOMAIN) {
-		add(c, "mx", d, F_FAIL, fix_line("%s. IN MX 10 mail.%s.", d, d), "the domain does not exist (NXDOMAIN)");
+		add(c, "mx", d, F_FAIL, xasprintf("%s. IN MX 10 mail.%s.", d, d), "the domain does not exist (NXDOMAIN)");
 		return;
 	}
 	if (mx->status == DNS_SERVFAIL || mx->status == DNS_ERROR) {
@@ -339,11 +326,11 @@ static void check_mx(struct ctx *c, const char *d, struct addrs *as)
 		if (unusable(c, a4, "mx", d) || unusable(c, a6, "mx", d))
 			return;
 		if (a4->status == DNS_OK || a6->status == DNS_OK) {
-			add(c, "mx", d, F_WARN, fix_line("%s. IN MX 10 %s.", d, d),
+			add(c, "mx", d, F_WARN, xasprintf("%s. IN MX 10 %s.", d, d),
 			    "no MX record: mail goes to the domain's own address (implicit MX); publish an MX");
 			check_host_addresses(c, d, d, as);
 		} else {
-			add(c, "mx", d, F_FAIL, fix_line("%s. IN MX 10 mail.%s.\nmail.%s. IN A 192.0.2.1 ; your server's address", d, d, d),
+			add(c, "mx", d, F_FAIL, xasprintf("%s. IN MX 10 mail.%s.\nmail.%s. IN A 192.0.2.1 ; your server's address", d, d, d),
 			    "no MX and no address: the domain cannot receive mail (publish an MX, or a null MX \"0 .\" if it should not)");
 		}
 		return;
@@ -355,7 +342,7 @@ static void check_mx(struct ctx *c, const char *d, struct addrs *as)
 		if (mx->nrr == 1 && mx->rr[0].pref == 0)
 			add(c, "mx", d, F_PASS, NULL, "null MX: the domain accepts no mail (RFC 7505)");
 		else
-			add(c, "mx", d, F_FAIL, fix_line("%s. IN MX 0 .", d),
+			add(c, "mx", d, F_FAIL, xasprintf("%s. IN MX 0 .", d),
 			    "null MX mixed with other MX records (RFC 7505: it must be the only one, preference 0)");
 		return;
 	}
@@ -368,7 +355,7 @@ static void check_mx(struct ctx *c, const char *d, struct addrs *as)
 		const char *t = mx->rr[i].name;
 
 		if (is_ip_literal(t)) {
-			add(c, "mx", t, F_FAIL, fix_line("%s. IN MX %u mail.%s.\nmail.%s. IN A %s", d, mx->rr[i].pref, d, d, t),
+			add(c, "mx", t, F_FAIL, xasprintf("%s. IN MX %u mail.%s.\nmail.%s. IN A %s", d, mx->rr[i].pref, d, d, t),
 			    "MX target is an IP address, not a host name");
 			continue;
 		}
@@ -394,7 +381,7 @@ static void check_ptr(struct ctx *c, const char *d, const char *ip, const char *
 	if (unusable(c, p, "ptr", ip))
 		return;
 	if (p->status != DNS_OK) {
-		add(c, "ptr", ip, F_FAIL, host[0] ? fix_line("%s. IN PTR %s.", rev, host) : fix_line("%s. IN PTR mail.%s.", rev, d),
+		add(c, "ptr", ip, F_FAIL, host[0] ? xasprintf("%s. IN PTR %s.", rev, host) : xasprintf("%s. IN PTR mail.%s.", rev, d),
 		    "no PTR record (%s): receivers distrust mail from unnamed hosts; ask your provider to set it",
 		    p->status == DNS_NXDOMAIN || p->status == DNS_NODATA ? "none published" : why(p));
 		return;
@@ -420,7 +407,7 @@ static void check_ptr(struct ctx *c, const char *d, const char *ip, const char *
 			add(c, "ptr", ip, F_PASS, NULL, "PTR %s, which resolves back (forward-confirmed)", p->rr[i].name);
 	}
 	if (!confirmed && !pending)
-		add(c, "ptr", ip, F_FAIL, fix_line("%s. IN %s %s", p->rr[0].name, v6 ? "AAAA" : "A", ip),
+		add(c, "ptr", ip, F_FAIL, xasprintf("%s. IN %s %s", p->rr[0].name, v6 ? "AAAA" : "A", ip),
 		    "PTR %s does not resolve back to %s", names.data, ip);
 	buf_free(&names);
 }
@@ -655,7 +642,7 @@ static void check_dkim(struct ctx *c, const char *d, const char *sel, const char
 		goto out;
 	}
 	if (!strcmp(k.ktype, "rsa") && k.bits < DKIMKEY_RSA_MIN)
-		add(c, "dkim", name, F_FAIL, fix_line("; make a new %d-bit key: mm-keygen -b %d -s %s ADDRESS", DKIMKEY_RSA_GOOD, DKIMKEY_RSA_GOOD, sel),
+		add(c, "dkim", name, F_FAIL, xasprintf("; make a new %d-bit key: mm-keygen -b %d -s %s ADDRESS", DKIMKEY_RSA_GOOD, DKIMKEY_RSA_GOOD, sel),
 		    "RSA key of %d bits: below %d, receivers ignore the signature (RFC 8301)", k.bits, DKIMKEY_RSA_MIN);
 	else if (!strcmp(k.ktype, "rsa") && k.bits < DKIMKEY_RSA_GOOD)
 		add(c, "dkim", name, F_WARN, NULL, "RSA key of %d bits: weak, use %d", k.bits, DKIMKEY_RSA_GOOD);
@@ -854,7 +841,7 @@ static void check_dnsbl(struct ctx *c, const char *ip, const char *zone)
 			    "the list refused to answer this resolver (%s): the result says nothing about %s; query it through your own resolver",
 			    a->rr[0].addrstr, ip);
 		else if (b[0] == 127 && b[1] == 0 && b[2] == 0 && b[3] >= 2)
-			add(c, "dnsbl", subj, F_FAIL, fix_line("; ask %s to delist %s after fixing the cause", zone, ip),
+			add(c, "dnsbl", subj, F_FAIL, xasprintf("; ask %s to delist %s after fixing the cause", zone, ip),
 			    "listed (%s)%s%s", a->rr[0].addrstr, reason ? ": " : "", reason ? reason : "");
 		else
 			add(c, "dnsbl", subj, F_WARN, NULL, "unexpected answer %s (not a listing code)", a->rr[0].addrstr);

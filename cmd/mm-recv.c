@@ -52,6 +52,7 @@ static const char *usage_text =
 "  --max-errors N       errors before disconnect (default 10)\n"
 "  --timeout SECS       command timeout (default 300)\n"
 "  --data-timeout SECS  data timeout (default 300)\n"
+"  --greeting-timeout SECS  from the banner to HELO/EHLO (default 60)\n"
 "  --greet-delay SECS   wait before the banner; clients that talk first are dropped\n"
 "  --bare-eol refuse|normalise   bare CR/LF in DATA (default refuse)\n"
 "  --tls-cert FILE --tls-key FILE   offer STARTTLS\n"
@@ -79,7 +80,7 @@ enum {
 	O_ROOT = 256, O_HOSTNAME, O_SUFFIX, O_MAXSIZE, O_MAXRCPT, O_MAXERR, O_TIMEOUT,
 	O_DTIMEOUT, O_GREET, O_BAREEOL, O_CERT, O_KEY, O_USER, O_UMASK, O_LOG, O_LISTEN,
 	O_MAXCONN, O_PERIP, O_TEST, O_RESOLVER, O_VERSION, O_SUBMIT, O_SPF, O_DKIM, O_DMARC, O_SPFTIME, O_DNSBL,
-	O_QUEUE, O_KEYS, O_SIGWIN, O_RUNNER,
+	O_QUEUE, O_KEYS, O_SIGWIN, O_RUNNER, O_GTIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -91,6 +92,7 @@ static const struct option longopts[] = {
 	{ "max-errors", required_argument, NULL, O_MAXERR },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "data-timeout", required_argument, NULL, O_DTIMEOUT },
+	{ "greeting-timeout", required_argument, NULL, O_GTIMEOUT },
 	{ "greet-delay", required_argument, NULL, O_GREET },
 	{ "bare-eol", required_argument, NULL, O_BAREEOL },
 	{ "tls-cert", required_argument, NULL, O_CERT },
@@ -505,6 +507,7 @@ int main(int argc, char **argv)
 	o.sc.max_errors = SMTPD_ERRORS_DEFAULT;
 	o.sc.cmd_timeout = SMTPD_CMD_TIMEOUT_DEFAULT;
 	o.sc.data_timeout = SMTPD_DATA_TIMEOUT_DEFAULT;
+	o.sc.greet_timeout = SMTPD_GREET_TIMEOUT_DEFAULT;
 	o.umask = 077;
 	o.log = LOG_DEST_SYSLOG;
 	o.max_conn = RECV_MAX_CONN_DEFAULT;
@@ -531,6 +534,7 @@ int main(int argc, char **argv)
 		case O_MAXERR: o.sc.max_errors = (int)num("max-errors", optarg, 1, 1000); break;
 		case O_TIMEOUT: o.sc.cmd_timeout = secs("timeout", optarg); break;
 		case O_DTIMEOUT: o.sc.data_timeout = secs("data-timeout", optarg); break;
+		case O_GTIMEOUT: o.sc.greet_timeout = secs("greeting-timeout", optarg); break;
 		case O_GREET: o.sc.greet_delay = secs("greet-delay", optarg); break;
 		case O_BAREEOL:
 			if (!strcmp(optarg, "refuse"))
@@ -594,7 +598,7 @@ int main(int argc, char **argv)
 		mm_die(EX_USAGE, "--tls-cert and --tls-key go together");
 	if (o.test && !ip_ok(o.test))
 		mm_die(EX_USAGE, "--test %s: not an IP address", o.test);
-	if (o.sc.cmd_timeout == 0 || o.sc.data_timeout == 0)
+	if (o.sc.cmd_timeout == 0 || o.sc.data_timeout == 0 || o.sc.greet_timeout == 0)
 		mm_die(EX_USAGE, "timeouts must be at least one second");
 	if (!o.hostname) {
 		if (gethostname(hostbuf, sizeof hostbuf) < 0)

@@ -246,15 +246,12 @@ static void answer_set_error(struct dns_answer *a, enum dns_status st, const cha
     MM_PRINTF(3, 4);
 static void answer_set_error(struct dns_answer *a, enum dns_status st, const char *fmt, ...)
 {
-	struct buf b;
 	va_list ap;
 
-	buf_init(&b);
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
 	free(a->error);
-	a->error = buf_steal(&b);
+	va_start(ap, fmt);
+	a->error = xvasprintf(fmt, ap);
+	va_end(ap);
 	a->status = st;
 }
 

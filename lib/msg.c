@@ -54,7 +54,8 @@ int msg_parse(struct msg *m, const char *data, size_t len, int flags, struct mm_
 	m->hdr_len = len;
 	m->body_off = len;
 	{
-		const char *nl = memchr(data, '\n', len);
+		/* (NULL, 0) is an empty message: memchr may not see the NULL */
+		const char *nl = len ? memchr(data, '\n', len) : NULL;
 		m->crlf = nl && nl > data && nl[-1] == '\r';
 	}
 	while (pos < len) {
@@ -201,27 +202,39 @@ void msg_build(const struct msg *m, const char *prepend, const char *const *remo
 
 size_t msg_to_crlf(const char *data, size_t len, struct buf *out)
 {
-	size_t changed = 0, start = 0;
+	size_t changed = 0, start = 0, pos = 0;
 
+	/* line by line with memchr, copying only at a line end that has to
+	 * change (and at the end): a canonical message is one big append */
 	buf_reserve(out, len + len / 32 + 2);
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] == '\r') {
-			if (i + 1 < len && data[i + 1] == '\n') {
-				i++;
-				continue;
-			}
+	while (pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - data) : len;   /* the LF, or len */
+		size_t cr_end = nl && end > pos && data[end - 1] == '\r' ? end - 1 : end;
+		const char *cr;
+
+		/* bare CRs inside the line: each one ends a line */
+		while ((cr = memchr(data + pos, '\r', cr_end - pos)) != NULL) {
+			size_t i = (size_t)(cr - data);
 			buf_append(out, data + start, i - start);
 			buf_append(out, "\r\n", 2);
-			start = i + 1;
-			changed++;
-		} else if (data[i] == '\n') {
-			buf_append(out, data + start, i - start);
-			buf_append(out, "\r\n", 2);
-			start = i + 1;
+			start = pos = i + 1;
 			changed++;
 		}
+		if (!nl)
+			break;
+		if (cr_end == end) {   /* a bare LF */
+			buf_append(out, data + start, end - start);
+			buf_append(out, "\r\n", 2);
+			start = end + 1;
+			changed++;
+		}
+		pos = end + 1;
 	}
-	buf_append(out, data + start, len - start);
+	if (len > start)
+		buf_append(out, data + start, len - start);
+	else
+		buf_reserve(out, 0);
 	return changed;
 }
 

@@ -46,7 +46,9 @@ struct msg_field {
 	size_t off;           /* offset of raw in the buffer */
 	char *value;          /* unfolded value, NUL-terminated, allocated:
 	                         line breaks before WSP removed, leading and
-	                         trailing WSP (and the terminator) dropped */
+	                         trailing WSP (and the terminator) dropped;
+	                         a NUL byte of the input stays in it, so
+	                         value_len, not strlen, is its length */
 	size_t value_len;
 };
 

@@ -16,9 +16,13 @@
 #include "log.h"
 #include "maildir.h"
 
+#define MX_PATH_MAX (ADDR_DOMAIN_MAX + 2 * ADDR_LOCAL_MAX + 4)
+
 struct mx_rcpt {
 	int fd;                                   /* the Maildir folder */
-	char path[ADDR_DOMAIN_MAX + 2 * ADDR_LOCAL_MAX + 4];   /* domain/local[/suffix] */
+	char path[MX_PATH_MAX];                   /* domain/local[/suffix] */
+	int junkfd;                               /* quarantine: domain/local/junk, or -1 */
+	char junkpath[MX_PATH_MAX];
 };
 
 static int ours(void *ctx, const char *domain)
@@ -133,6 +137,7 @@ int mx_rcpt(void *ctx, struct smtpd *s, struct smtpd_rcpt *rc, struct smtpd_repl
 	}
 	mr = xcalloc(1, sizeof *mr);
 	mr->fd = lfd;
+	mr->junkfd = -1;
 	if (snprintf_ok(mr->path, sizeof mr->path, "%s/%s%s%s", rc->addr.domain, base,
 	    has_suffix ? "/" : "", has_suffix ? suffix : "") < 0)
 		mr->path[0] = '\0';   /* cannot happen: sized for the maxima */
@@ -148,6 +153,8 @@ void mx_reset(void *ctx, struct smtpd *s)
 		struct mx_rcpt *mr = s->rcpt[i].data;
 		if (mr) {
 			close(mr->fd);
+			if (mr->junkfd >= 0)
+				close(mr->junkfd);
 			free(mr);
 			s->rcpt[i].data = NULL;
 		}
@@ -164,16 +171,52 @@ static void rfc5322_date(char *out, size_t cap)
 		out[0] = '\0';
 }
 
+/* Where this recipient's copy goes: its folder, or its junk folder. */
+static const char *target_path(const struct mx_rcpt *mr)
+{
+	return mr->junkfd >= 0 ? mr->junkpath : mr->path;
+}
+
+static int target_fd(const struct mx_rcpt *mr)
+{
+	return mr->junkfd >= 0 ? mr->junkfd : mr->fd;
+}
+
 static int dup_rcpt(struct smtpd *s, size_t i)
 {
 	const struct mx_rcpt *b = s->rcpt[i].data;
 
 	for (size_t j = 0; j < i; j++) {
 		const struct mx_rcpt *a = s->rcpt[j].data;
-		if (a && b && !strcmp(a->path, b->path))
+		if (a && b && !strcmp(target_path(a), target_path(b)))
 			return 1;
 	}
 	return 0;
+}
+
+/* Quarantine: open ROOT/domain/local/junk/ if the user made one (a
+ * suffix address files into its base mailbox's junk).  No junk folder is
+ * not an error: the copy is tagged instead. */
+static void open_junk(struct mx *mx, struct smtpd_rcpt *rc)
+{
+	struct mx_rcpt *mr = rc->data;
+	char base[ADDR_LOCAL_MAX + 1], suffix[ADDR_LOCAL_MAX + 1];
+	int dfd, lfd;
+
+	(void)addr_split_suffix(rc->addr.local, mx->suffix_sep, base, suffix);
+	if ((dfd = maildir_openat(mx->rootfd, rc->addr.domain, NULL)) < 0)
+		return;
+	lfd = maildir_openat(dfd, base, NULL);
+	close(dfd);
+	if (lfd < 0)
+		return;
+	mr->junkfd = maildir_openat(lfd, MX_JUNK_FOLDER, NULL);
+	close(lfd);
+	if (mr->junkfd >= 0 && snprintf_ok(mr->junkpath, sizeof mr->junkpath, "%s/%s/%s",
+	    rc->addr.domain, base, MX_JUNK_FOLDER) < 0) {
+		close(mr->junkfd);
+		mr->junkfd = -1;
+	}
 }
 
 static const char *with_name(const struct smtpd *s)
@@ -222,6 +265,10 @@ long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extral
 		addr_format(&s->mail, sender);
 	maildir_tx_init(&tx, mx->hostname);
 	buf_init(&head);
+	if (mx->tx.quarantine)
+		for (size_t i = 0; i < s->nrcpt; i++)
+			if (s->rcpt[i].data)
+				open_junk(mx, &s->rcpt[i]);
 	for (size_t i = 0; i < s->nrcpt; i++) {
 		struct mx_rcpt *mr = s->rcpt[i].data;
 
@@ -232,7 +279,9 @@ long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extral
 		buf_printf(&head, "Return-Path: <%s>\nDelivered-To: %s\n", sender, as);
 		mx_received(mx, s, as, hide_client, &head);
 		buf_append(&head, extra, extralen);
-		if (maildir_tx_add(&tx, mr->fd, head.data, head.len, body, bodylen, &e) < 0)
+		if (mx->tx.quarantine && mr->junkfd < 0)
+			buf_puts(&head, "X-Spam-Flag: YES\n");
+		if (maildir_tx_add(&tx, target_fd(mr), head.data, head.len, body, bodylen, &e) < 0)
 			goto fail;
 		copies++;
 	}
@@ -240,7 +289,7 @@ long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extral
 		struct mx_rcpt *mr = s->rcpt[i].data;
 		if (!mr || dup_rcpt(s, i))
 			continue;
-		if (note->fn(note->ctx, mr->path, tx.v[k++].name) < 0) {
+		if (note->fn(note->ctx, target_path(mr), tx.v[k++].name) < 0) {
 			err_set(&e, "could not note the delivery before its commit");
 			goto fail;
 		}
@@ -256,9 +305,10 @@ long mx_deliver(struct mx *mx, struct smtpd *s, const char *extra, size_t extral
 		if (!mr || dup_rcpt(s, i))
 			continue;
 		addr_format(&s->rcpt[i].addr, as);
-		log_info("%s: %s: delivered <%s> to %s/new/%s (%zu octets)", s->id, s->peer_ip, as,
-		    mr->path, tx.v[k].name, bodylen);
-		smtpd_trace(s, "delivered: %s/%s/new/%s", mx->root, mr->path, tx.v[k].name);
+		log_info("%s: %s: delivered <%s> to %s/new/%s (%zu octets)%s", s->id, s->peer_ip, as,
+		    target_path(mr), tx.v[k].name, bodylen,
+		    mx->tx.quarantine ? (mr->junkfd >= 0 ? " (quarantined)" : " (quarantine: tagged)") : "");
+		smtpd_trace(s, "delivered: %s/%s/new/%s", mx->root, target_path(mr), tx.v[k].name);
 		k++;
 	}
 	maildir_tx_free(&tx);

@@ -22,6 +22,10 @@
 #include "smtpd.h"
 
 #define MX_SUFFIX_SEP_DEFAULT "+/"
+/* A message whose From: domain's DMARC policy says quarantine (under
+ * --dmarc enforce) goes to ROOT/domain/local/junk/ when the user made that
+ * folder, else to the usual folder with "X-Spam-Flag: YES" prepended. */
+#define MX_JUNK_FOLDER "junk"
 #define MX_HEAD_MAX 4096
 
 struct mx {

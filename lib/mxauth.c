@@ -56,29 +56,73 @@ static const char *safe_domain(const char *d)
 	return addr_domain_ok(d, NULL) == 0 ? d : "invalid";
 }
 
+static void header_safe(char *p)
+{
+	for (; *p; p++)
+		if (*p == '\r' || *p == '\n' || *p == '\t')
+			*p = ' ';
+}
+
+/* A HELO argument that names a host (not an address literal, not a bare
+ * word): only such a name has an SPF identity (RFC 7208 2.3). */
+static int helo_is_name(const char *h)
+{
+	return h[0] && strchr(h, '.') && addr_domain_ok(h, NULL) == 0;
+}
+
+/* SPF of the HELO name, once per name per session. */
+static void spf_helo(const struct mxauth_conf *c, struct dns_resolver *d, struct smtpd *s,
+    struct mxauth_helo *h)
+{
+	struct mm_err e;
+
+	if (h->done && !strcmp(h->name, s->helo))
+		return;
+	memset(h, 0, sizeof *h);
+	snprintf(h->name, sizeof h->name, "%s", s->helo);
+	if (!helo_is_name(s->helo))
+		return;
+	if (spf_eval_r(d, s->peer_ip, s->helo, "", c->spf_timeout_ms, &h->spf, &e) < 0)
+		log_warn("%s: SPF (HELO): %s", s->id, e.msg);
+	header_safe(h->spf.received_spf);
+	h->done = 1;
+	smtpd_trace(s, "SPF for HELO %s from %s: %s (%s)", s->helo, s->peer_ip,
+	    spf_vresult_str(h->spf.result), h->spf.explanation);
+	log_info("%s: %s: SPF %s for HELO %s", s->id, s->peer_ip, spf_vresult_str(h->spf.result),
+	    s->helo);
+}
+
 int mxauth_mail(const struct mxauth_conf *c, struct dns_resolver **dns, struct smtpd *s,
     struct mxauth_tx *tx, struct smtpd_reply *r)
 {
 	char from[ADDR_STR_MAX];
 	struct dns_resolver *d;
 	struct mm_err e;
+	struct mxauth_helo keep = tx->helo;
 
 	memset(tx, 0, sizeof *tx);
+	tx->helo = keep;
 	if (c->spf == MXAUTH_OFF || !strcmp(s->peer_ip, "local"))
 		return 0;
 	if (!(d = resolver(c, dns)))
 		return 0;
+	spf_helo(c, d, s, &tx->helo);
+	if (c->spf == MXAUTH_ENFORCE && tx->helo.done && tx->helo.spf.result == SPF_V_FAIL) {
+		smtpd_reply_set(r, 550, "5.7.23 HELO %s: its SPF does not allow %s to use that name",
+		    safe_domain(s->helo), s->peer_ip);
+		return -1;
+	}
 	if (s->mail_null)
 		from[0] = '\0';
 	else
 		addr_format(&s->mail, from);
-	if (spf_eval_r(d, s->peer_ip, s->helo, from, c->spf_timeout_ms, &tx->spf, &e) < 0)
+	if (s->mail_null && tx->helo.done)
+		tx->spf = tx->helo.spf;      /* the same identity: postmaster@HELO */
+	else if (spf_eval_r(d, s->peer_ip, s->helo, from, c->spf_timeout_ms, &tx->spf, &e) < 0)
 		log_warn("%s: SPF: %s", s->id, e.msg);
 	tx->spf_done = 1;
 	snprintf(tx->spf_domain, sizeof tx->spf_domain, "%s", s->mail_null ? s->helo : s->mail.domain);
-	for (char *p = tx->spf.received_spf; *p; p++)
-		if (*p == '\r' || *p == '\n' || *p == '\t')
-			*p = ' ';
+	header_safe(tx->spf.received_spf);
 	smtpd_trace(s, "SPF for %s from %s: %s (%s)", from[0] ? from : "<> (HELO)", s->peer_ip,
 	    spf_vresult_str(tx->spf.result), tx->spf.explanation);
 	log_info("%s: %s: SPF %s for <%s>", s->id, s->peer_ip, spf_vresult_str(tx->spf.result), from);
@@ -152,7 +196,25 @@ struct dmarc_out {
 	int evaluated;
 	const char *result;     /* "pass", "fail", "none", "temperror", "permerror" */
 	enum dmarc_policy policy;
+	int pct;                /* of the record */
+	enum dmarc_policy dis;  /* what is done: policy, milder when not sampled */
 };
+
+/* RFC 7489 6.6.4: pct% of failing messages get the policy, the rest the
+ * next milder one.  pct 100 and 0 are exact (no randomness). */
+static enum dmarc_policy disposition(enum dmarc_policy p, int pct)
+{
+	unsigned char b[2];
+
+	if (p != DMARC_POLICY_REJECT && p != DMARC_POLICY_QUARANTINE)
+		return DMARC_POLICY_NONE;
+	if (pct < 100) {
+		random_bytes(b, sizeof b);
+		if ((int)((((unsigned)b[0] << 8) | b[1]) % 100) >= pct)
+			return p == DMARC_POLICY_REJECT ? DMARC_POLICY_QUARANTINE : DMARC_POLICY_NONE;
+	}
+	return p;
+}
 
 static int fetch_dmarc(struct dns_resolver *d, const char *domain, struct dmarc_record *rec,
     int *temp)
@@ -205,11 +267,15 @@ static void dmarc_eval(const struct mxauth_conf *c, struct dns_resolver *d, stru
 	for (size_t i = 0; i < v->n; i++)
 		if (v->sig[i].result == DKIMV_PASS && aligned(c, v->sig[i].domain, from_domain, rec.adkim))
 			pass = 1;
-	if (tx->spf_done && tx->spf.result == SPF_V_PASS && !s->mail_null &&
-	    aligned(c, s->mail.domain, from_domain, rec.aspf))
+	/* the SPF-authenticated domain: MAIL FROM's, or for the null sender the
+	 * HELO name's (RFC 7489 3.1.2, RFC 7208 2.4) */
+	if (tx->spf_done && tx->spf.result == SPF_V_PASS && tx->spf_domain[0] &&
+	    aligned(c, tx->spf_domain, from_domain, rec.aspf))
 		pass = 1;
 	out->result = pass ? "pass" : "fail";
 	out->policy = subdomain && rec.sp != DMARC_POLICY_UNSET ? rec.sp : rec.p;
+	out->pct = rec.pct;
+	out->dis = pass ? DMARC_POLICY_NONE : disposition(out->policy, rec.pct);
 	dmarc_record_free(&rec);
 }
 
@@ -263,10 +329,11 @@ int mxauth_data(const struct mxauth_conf *c, struct dns_resolver **dns, struct s
 	struct dns_resolver *d = resolver(c, dns);
 	char from_domain[ADDR_DOMAIN_MAX + 1];
 	const char *why = NULL;
-	int env_ours, from_ours, did_dkim = 0, rc = -1;
+	int env_ours, from_ours, did_dkim = 0, helo_extra, rc = -1;
 	size_t pos = 0;
 
 	memset(&v, 0, sizeof v);
+	tx->quarantine = 0;
 	if (msg_parse(&m, msg->data, msg->len, 0, &e) < 0) {
 		smtpd_reply_set(r, 550, "5.6.0 message header cannot be parsed: %s", e.msg);
 		return -1;
@@ -318,21 +385,33 @@ int mxauth_data(const struct mxauth_conf *c, struct dns_resolver **dns, struct s
 	}
 	if (c->dmarc != MXAUTH_OFF && d && from_domain[0]) {
 		dmarc_eval(c, d, s, tx, &v, from_domain, &dm);
-		smtpd_trace(s, "DMARC for %s: %s (policy %s)", from_domain, dm.result,
-		    dmarc_policy_str(dm.policy));
-		if (c->dmarc == MXAUTH_ENFORCE && !strcmp(dm.result, "fail") &&
-		    dm.policy == DMARC_POLICY_REJECT) {
+		if (c->dmarc != MXAUTH_ENFORCE)
+			dm.dis = DMARC_POLICY_NONE;
+		smtpd_trace(s, "DMARC for %s: %s (policy %s, pct %d, disposition %s)", from_domain,
+		    dm.result, dmarc_policy_str(dm.policy), dm.pct, dmarc_policy_str(dm.dis));
+		if (dm.dis == DMARC_POLICY_REJECT) {
 			smtpd_reply_set(r, 550, "5.7.1 DMARC policy of %s says reject: no aligned SPF "
 			    "or DKIM pass", from_domain);
 			goto out;
 		}
+		if (dm.dis == DMARC_POLICY_QUARANTINE) {
+			tx->quarantine = 1;
+			log_info("%s: %s: DMARC policy of %s says quarantine", s->id, s->peer_ip,
+			    from_domain);
+		}
 	}
-	/* the record */
+	/* the record: the HELO identity first (checked first), then MAIL FROM's */
+	helo_extra = tx->spf_done && tx->helo.done && !s->mail_null;
+	if (helo_extra && tx->helo.spf.received_spf[0])
+		buf_printf(head, "Received-SPF: %s\n", tx->helo.spf.received_spf);
 	if (tx->spf_done && tx->spf.received_spf[0])
 		buf_printf(head, "Received-SPF: %s\n", tx->spf.received_spf);
 	buf_printf(head, "Authentication-Results: %s", c->hostname);
 	if (!tx->spf_done && !did_dkim && !dm.evaluated)
 		buf_puts(head, "; none");
+	if (helo_extra)
+		buf_printf(head, ";\n\tspf=%s smtp.helo=%s", spf_vresult_str(tx->helo.spf.result),
+		    safe_domain(s->helo));
 	if (tx->spf_done) {
 		if (s->mail_null)
 			buf_printf(head, ";\n\tspf=%s smtp.helo=%s", spf_vresult_str(tx->spf.result),
@@ -350,7 +429,10 @@ int mxauth_data(const struct mxauth_conf *c, struct dns_resolver **dns, struct s
 		    dkimv_result_str(v.sig[i].result), safe_domain(v.sig[i].domain),
 		    token_ok(v.sig[i].selector) ? v.sig[i].selector : "invalid",
 		    token_ok(v.sig[i].alg) ? v.sig[i].alg : "unknown");
-	if (dm.evaluated)
+	if (dm.evaluated && !strcmp(dm.result, "fail"))
+		buf_printf(head, ";\n\tdmarc=fail (p=%s dis=%s) header.from=%s",
+		    dmarc_policy_str(dm.policy), dmarc_policy_str(dm.dis), from_domain);
+	else if (dm.evaluated)
 		buf_printf(head, ";\n\tdmarc=%s header.from=%s", dm.result, from_domain);
 	buf_puts(head, "\n");
 	/* the message without forged results of ours */

@@ -1,15 +1,23 @@
 /*
  * mxauth — inbound authentication for MX mode: SPF (lib/spf) for the
- * envelope sender, DKIM (lib/dkimverify) for every signature, DMARC
+ * HELO name and the envelope sender, DKIM (lib/dkimverify) for every
+ * signature, DMARC
  * (lib/dmarc) for the From: domain, the anti-forgery rule for our own
  * domains, and the one Authentication-Results: (RFC 8601) and
  * Received-SPF: fields that record it all.
  *
  * Each check has a mode: off (not evaluated), tag (recorded in the header
  * only), enforce (a failing result refuses the message):
- *   spf enforce    "fail" refuses MAIL FROM (550 5.7.23);
+ *   spf enforce    "fail" of the HELO name or of MAIL FROM refuses MAIL
+ *                  FROM (550 5.7.23);
  *   dkim enforce   signatures present, none passing: 550 5.7.20;
- *   dmarc enforce  a failing message of a p=reject domain: 550 5.7.1.
+ *   dmarc enforce  a failing message of a p=reject domain: 550 5.7.1;
+ *                  of a p=quarantine domain: accepted with tx->quarantine
+ *                  set (lib/mx files it in the junk folder).  pct= is
+ *                  honoured (RFC 7489 6.6.4): a message not sampled gets
+ *                  the next milder policy (reject -> quarantine -> none).
+ *                  The disposition is recorded in Authentication-Results:
+ *                  as "dmarc=fail (p=POLICY dis=DISPOSITION)".
  * The anti-forgery rule is not a mode: an envelope sender or From: in one
  * of our domains needs a passing DKIM signature of exactly that domain
  * (550 5.7.1 otherwise).  It is decided at the end of DATA, where the
@@ -41,10 +49,21 @@ struct mxauth_conf {
 	void *ours_ctx;
 };
 
+/* The HELO identity (RFC 7208 2.3) is checked once per HELO name and kept
+ * across transactions; for the null sender it is also the MAIL FROM
+ * identity (RFC 7208 2.4), so it is not evaluated twice. */
+struct mxauth_helo {
+	int done;                          /* evaluated for name */
+	char name[SMTPD_HELO_MAX + 1];
+	struct spf_verdict spf;
+};
+
 struct mxauth_tx {
 	int spf_done;
 	struct spf_verdict spf;
 	char spf_domain[ADDR_DOMAIN_MAX + 1];
+	struct mxauth_helo helo;           /* survives the per-MAIL reset */
+	int quarantine;                    /* set by mxauth_data: DMARC says quarantine */
 };
 
 #define MXAUTH_DNSBL_MAX 16      /* --dnsbl zones */

@@ -180,7 +180,7 @@ static enum smtpc_status reply_err(struct smtpc *c, const char *what,
 	return status_of(r->code);
 }
 
-static void parse_ehlo(struct smtpc *c, const struct smtpc_reply *r)
+void smtpc_parse_ehlo(struct smtpc *c, const struct smtpc_reply *r)
 {
 	const char *p = r->text.data, *end = p + r->text.len;
 
@@ -229,7 +229,7 @@ static enum smtpc_status ehlo(struct smtpc *c, const char *helo, struct mm_err *
 		return SMTPC_TEMP;
 	}
 	if (r.code == 250) {
-		parse_ehlo(c, &r);
+		smtpc_parse_ehlo(c, &r);
 		smtpc_reply_free(&r);
 		return SMTPC_OK;
 	}
@@ -366,23 +366,39 @@ enum smtpc_status smtpc_auth(struct smtpc *c, const char *user, const char *pass
 	return st == SMTPC_OK ? SMTPC_OK : st;
 }
 
-void smtpc_dot_stuff(const char *msg, size_t len, struct buf *out)
+/* Dot-stuff msg[from..to) onto out: a '.' that starts a line (at 0 or
+ * after a LF, also one before from) is doubled.  Spans between such dots
+ * are copied whole (memmem finds "\n."), not line by line. */
+static void stuff_span(const char *msg, size_t from, size_t to, struct buf *out)
 {
-	size_t pos = 0;
+	size_t pos = from;
 
-	buf_reserve(out, len + len / 64 + 8);
-	while (pos < len) {
-		const char *nl = memchr(msg + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - msg) + 1 : len;
+	if (pos < to && msg[pos] == '.' && (pos == 0 || msg[pos - 1] == '\n'))
+		buf_putc(out, '.');
+	while (pos < to) {
+		const char *d = memmem(msg + pos, to - pos, "\n.", 2);
+		size_t end = d ? (size_t)(d - msg) + 1 : to;   /* just after the LF */
 
-		if (msg[pos] == '.')
-			buf_putc(out, '.');
 		buf_append(out, msg + pos, end - pos);
+		if (d)
+			buf_putc(out, '.');
 		pos = end;
 	}
+}
+
+/* the end of the data: CRLF if the message lacks one, then "." */
+static void stuff_end(const char *msg, size_t len, struct buf *out)
+{
 	if (len && msg[len - 1] != '\n')
 		buf_puts(out, "\r\n");
 	buf_puts(out, ".\r\n");
+}
+
+void smtpc_dot_stuff(const char *msg, size_t len, struct buf *out)
+{
+	buf_reserve(out, len + len / 64 + 8);
+	stuff_span(msg, 0, len, out);
+	stuff_end(msg, len, out);
 }
 
 static void set_text(char dst[SMTPC_TEXT_MAX], const char *src)
@@ -498,13 +514,23 @@ enum smtpc_status smtpc_send(struct smtpc *c, const char *from, struct smtpc_rcp
 		goto datafail;
 	}
 	{
-		struct buf b;
-		buf_init(&b);
-		smtpc_dot_stuff(msg, len, &b);
+		/* dot-stuffed straight into the output buffer and sent a chunk
+		 * at a time: no second copy of a large message in memory */
+		size_t pos = 0, sent = 0;
+		while (pos < len) {
+			size_t to = len - pos > SMTPC_DATA_CHUNK ? pos + SMTPC_DATA_CHUNK : len;
+			size_t before = c->io.wbuf.len;
+			stuff_span(msg, pos, to, &c->io.wbuf);
+			sent += c->io.wbuf.len - before;
+			pos = to;
+			if (pos < len && io_flush(&c->io, err) != IO_OK) {
+				err_wrap(err, "%s: sending the message", c->host);
+				goto temp;
+			}
+		}
+		stuff_end(msg, len, &c->io.wbuf);
 		if (c->verbose)
-			fprintf(stderr, "-> (%zu octets of message)\n-> .\n", b.len);
-		io_write(&c->io, b.data, b.len);
-		buf_free(&b);
+			fprintf(stderr, "-> (%zu octets of message)\n-> .\n", sent);
 	}
 	if (exchange(c, &r, err) < 0)
 		goto temp;

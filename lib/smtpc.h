@@ -27,6 +27,7 @@
 #define SMTPC_TEXT_MAX        512           /* reply text kept for messages */
 #define SMTPC_TIMEOUT_MS      (5 * 60 * 1000)
 #define SMTPC_CONNECT_TIMEOUT_MS (30 * 1000)
+#define SMTPC_DATA_CHUNK      (256 * 1024)  /* message bytes per write while sending */
 
 enum smtpc_status {
 	SMTPC_OK = 0,
@@ -70,6 +71,9 @@ struct smtpc {
 void smtpc_init(struct smtpc *c, int rfd, int wfd, const char *host, int timeout_ms);
 void smtpc_close(struct smtpc *c);
 
+/* Set c->ext and c->size_max from a complete 250 reply to EHLO (pure:
+ * the first line is the greeting, each further line one extension). */
+void smtpc_parse_ehlo(struct smtpc *c, const struct smtpc_reply *r);
 /* Read one reply.  -1 (err) on I/O or protocol failure. */
 int smtpc_read_reply(struct smtpc *c, struct smtpc_reply *r, struct mm_err *err);
 

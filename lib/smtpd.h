@@ -34,6 +34,7 @@
 #define SMTPD_ERRORS_DEFAULT  10
 #define SMTPD_CMD_TIMEOUT_DEFAULT  300       /* RFC 5321 4.5.3.2.7: 5 minutes */
 #define SMTPD_DATA_TIMEOUT_DEFAULT 300       /* waiting for a data block */
+#define SMTPD_GREET_TIMEOUT_DEFAULT 60       /* banner (or STARTTLS) to HELO/EHLO */
 #define SMTPD_REPLY_MAX       512
 #define SMTPD_HELO_MAX        255
 
@@ -152,6 +153,7 @@ struct smtpd_conf {
 	int max_errors;
 	int cmd_timeout;       /* seconds */
 	int data_timeout;
+	int greet_timeout;     /* seconds until HELO/EHLO; 0: cmd_timeout */
 	int greet_delay;       /* seconds; 0: none */
 	int normalise_eol;     /* bare CR/LF in DATA become CRLF instead of 5xx */
 	SSL_CTX *tls;          /* NULL: no STARTTLS */

@@ -45,6 +45,7 @@ void *xreallocarray(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) MM_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) MM_PRINTF(1, 0);
 
 /* size_t arithmetic that reports overflow (returns -1) instead of wrapping. */
 int size_add(size_t a, size_t b, size_t *out);

@@ -20,6 +20,11 @@ soa() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. h.%s. 1 3600 600 86400 30
 	echo "ed._domainkey IN TXT $ed"
 	echo "small._domainkey IN TXT $small"
 	echo 'loop IN TXT "v=spf1 include:loop.other.net -all"'
+	echo 'mail IN TXT "v=spf1 ip4:192.0.2.1 -all"'
+	echo '_dmarc.q IN TXT "v=DMARC1; p=quarantine"'
+	echo '_dmarc.strict IN TXT "v=DMARC1; p=reject; adkim=s; aspf=s"'
+	echo '_dmarc.q0 IN TXT "v=DMARC1; p=quarantine; pct=0"'
+	echo '_dmarc.r0 IN TXT "v=DMARC1; p=reject; pct=0"'
 	printf 'many IN TXT "v=spf1"'; for i in $(seq 20); do printf ' " include:i%d.other.net"' "$i"; done; echo ' " -all"'
 	for i in $(seq 20); do echo "i$i IN TXT \"v=spf1 -all\""; done
 	echo '50.2.0.192.bl IN A 127.0.0.2'
@@ -82,6 +87,44 @@ like "$out" '250 2.0.0 delivered' "DNS server that never answers: session surviv
 like "$(last)" 'spf=temperror' "and SPF is a temperror"
 ok "within the SPF deadline ($(($(date +%s) - start))s)" [ $(($(date +%s) - start)) -le 8 ]
 
+# SPF of the HELO name (RFC 7208 2.3): checked too, recorded, enforced
+helo() { # IP HELO ENVFROM FILE [mm-recv options]
+	_ip=$1 _h=$2 _from=$3 _f=$4; shift 4
+	swaks --pipe "env TCPREMOTEIP=$_ip $A $*" --helo "$_h" --from "$_from" --to me@example.org --data @"$_f" 2>&1
+}
+out=$(helo 192.0.2.1 mail.other.net a@other.net "$T/signed")
+like "$out" '250 2.0.0 delivered' "HELO name with SPF, permitted client: delivered"
+got=$(last)
+like "$got" 'spf=pass smtp.helo=mail.other.net;' "A-R: spf=pass smtp.helo"
+like "$got" 'spf=pass smtp.mailfrom=a@other.net' "A-R: and spf=pass smtp.mailfrom"
+is "$(printf '%s\n' "$got" | grep -c '^Received-SPF: pass')" 2 "two Received-SPF: fields, one per identity"
+like "$got" 'Received-SPF: pass .*helo=mail\.other\.net' "the HELO one names the HELO identity"
+out=$(helo 192.0.2.99 mail.other.net b@elsewhere.example "$T/signed" --spf enforce)
+like "$out" '550 5.7.23 HELO mail.other.net: its SPF does not allow 192.0.2.99' "--spf enforce: HELO SPF fail refused at MAIL"
+unlike "$out" '250 2.1.0' "and the sender is not accepted"
+out=$(helo 192.0.2.99 mail.other.net b@elsewhere.example "$T/signed" --dmarc off)
+like "$out" '250 2.0.0 delivered' "--spf tag: HELO SPF fail only recorded"
+got=$(last)
+like "$got" 'spf=fail smtp.helo=mail.other.net' "A-R: spf=fail smtp.helo"
+like "$got" 'spf=(none|temperror) smtp.mailfrom=b@elsewhere.example' "A-R: MAIL FROM judged on its own"
+out=$(helo 192.0.2.1 mail.other.net '<>' "$T/signed" --dmarc off)
+got=$(last)
+is "$(printf '%s\n' "$got" | grep -c 'spf=')" 1 "null sender: the HELO identity is the only SPF result"
+like "$got" 'spf=pass smtp.helo=mail.other.net' "null sender: spf=pass smtp.helo"
+is "$(printf '%s\n' "$got" | grep -c '^Received-SPF:')" 1 "null sender: one Received-SPF:"
+# the null sender's SPF identity is the HELO name, and DMARC aligns it
+out=$(helo 192.0.2.1 mail.other.net '<>' "$T/m")
+like "$out" '250 2.0.0 delivered' "null sender, unsigned, HELO mail.other.net passes SPF: DMARC of other.net passes (relaxed)"
+like "$(last)" 'dmarc=pass header.from=other.net' "recorded as dmarc=pass"
+out=$(helo 192.0.2.99 mail.other.net '<>' "$T/m")
+like "$out" '550 5.7.1 DMARC policy of other.net says reject' "the same from an address the HELO name's SPF does not allow: p=reject applies"
+out=$(helo 192.0.2.99 '[192.0.2.99]' a@other.net "$T/signed" --spf enforce --dmarc off)
+like "$out" '550 5.7.23 <a@other.net>: SPF of other.net' "an address literal HELO has no SPF identity; MAIL FROM still checked"
+unlike "$out" 'smtp.helo|HELO \[' "and no HELO verdict"
+out=$( { sleep 0.3; printf 'EHLO mail.other.net\r\nMAIL FROM:<a@other.net>\r\nQUIT\r\n'; } |
+	mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --resolver "$MM_RESOLVER" --test 192.0.2.1 --log none)
+like "$out" '>>> SPF for HELO mail.other.net from 192.0.2.1: pass' "--test: the HELO SPF decision"
+
 # DKIM, tightened
 $DK sign "$K/ed.key" ed25519-sha256 ed other.net <"$T/m" >"$T/s-ed"
 send 192.0.2.1 a@other.net "$T/s-ed" >/dev/null
@@ -110,7 +153,79 @@ like "$(last)" 'dkim=fail header.d=other.net header.s=rsa' "body altered after s
 out=$(send 192.0.2.99 a@other.net "$T/m")
 like "$out" '550 5.7.1 DMARC policy of other.net says reject' "DMARC p=reject, no aligned pass: 550"
 out=$(send 192.0.2.99 a@other.net "$T/m" --dmarc tag)
-like "$(last)" 'dmarc=fail header.from=other.net' "--dmarc tag: recorded as fail"
+like "$(last)" 'dmarc=fail \(p=reject dis=none\) header.from=other.net' "--dmarc tag: recorded as fail, the policy not applied"
+
+# DMARC alignment: relaxed (default) by organisational domain from the
+# public suffix list, strict (adkim=s, aspf=s) by exact name
+msg a@sub.other.net relaxed >"$T/m-sub"
+$DK sign "$K/rsa.key" rsa-sha256 rsa other.net <"$T/m-sub" >"$T/s-sub"
+out=$(send 192.0.2.99 a@elsewhere.example "$T/s-sub")
+like "$out" '250 2.0.0 delivered' "relaxed DKIM alignment: d=other.net covers From: sub.other.net"
+like "$(last)" 'dmarc=pass header.from=sub.other.net' "recorded as dmarc=pass (policy found at the organisational domain)"
+out=$(send 192.0.2.1 a@other.net "$T/m-sub")
+like "$out" '250 2.0.0 delivered' "relaxed SPF alignment: MAIL FROM other.net (SPF pass) covers From: sub.other.net"
+like "$(last)" 'dmarc=pass header.from=sub.other.net' "recorded as dmarc=pass"
+msg a@strict.other.net strict >"$T/m-strict"
+$DK sign "$K/rsa.key" rsa-sha256 rsa other.net <"$T/m-strict" >"$T/s-strict"
+out=$(send 192.0.2.99 a@elsewhere.example "$T/s-strict")
+like "$out" '550 5.7.1 DMARC policy of strict.other.net says reject' "adkim=s: d=other.net does not align with strict.other.net"
+out=$(send 192.0.2.1 a@other.net "$T/m-strict")
+like "$out" '550 5.7.1 DMARC policy of strict.other.net says reject' "aspf=s: SPF pass of other.net does not align either"
+
+# --dkim enforce: signatures present and none passing is refused; no
+# signature at all is not (DMARC decides that)
+out=$(send 192.0.2.1 a@other.net "$T/s-alt" --dkim enforce --dmarc off)
+like "$out" '550 5.7.20 no valid DKIM signature' "--dkim enforce: a failing signature is refused (550 5.7.20)"
+out=$(send 192.0.2.1 a@other.net "$T/m" --dkim enforce --dmarc off)
+like "$out" '250 2.0.0 delivered' "--dkim enforce: an unsigned message is accepted"
+out=$(send 192.0.2.1 a@other.net "$T/signed" --dkim enforce)
+like "$out" '250 2.0.0 delivered' "--dkim enforce: a passing signature is accepted"
+last >/dev/null
+
+# DMARC p=quarantine under --dmarc enforce: the junk folder if the mailbox
+# has one, else the usual folder tagged; pct= honoured (0 and 100 exact)
+qsend() { # FROM-DOMAIN RCPTS [mm-recv options]
+	_d=$1 _r=$2; shift 2
+	msg "a@$_d" quarantine >"$T/q"
+	swaks --pipe "env TCPREMOTEIP=192.0.2.99 $A $*" --from "a@$_d" --to "$_r" --data @"$T/q" 2>&1
+}
+n() { find "$ROOT/example.org/$1/new" -type f 2>/dev/null | wc -l | tr -d ' '; }
+out=$(qsend q.other.net me@example.org)
+like "$out" '250 2.0.0 delivered' "p=quarantine, no junk folder: accepted"
+got=$(last)
+like "$got" 'dmarc=fail \(p=quarantine dis=quarantine\) header.from=q.other.net' "A-R: the policy and the disposition"
+like "$got" 'X-Spam-Flag: YES' "no junk folder: tagged X-Spam-Flag: YES"
+mkdir "$ROOT/example.org/me/junk"
+[ "$(id -u)" = 0 ] && chown nobody "$ROOT/example.org/me/junk"
+out=$(qsend q.other.net me@example.org,me+sub@example.org,you@example.org)
+like "$out" '250 2.0.0 delivered to 2 mailboxes' "me and me+sub share me/junk: one copy there, one for you"
+like "$out" 'delivered <me@example.org> to example.org/me/junk/new/.* \(quarantined\)' "logged as quarantined"
+is "$(n me/junk)" 1 "quarantined into me/junk/"
+is "$(n me)$(n me/sub)" 00 "nothing in me/ or me/sub/"
+f=$(find "$ROOT/example.org/me/junk/new" -type f)
+unlike "$(cat "$f")" 'X-Spam-Flag' "the junk copy needs no tag"
+f=$(find "$ROOT/example.org/you/new" -type f)
+like "$(cat "$f")" 'X-Spam-Flag: YES' "you has no junk folder: tagged copy in you/"
+rm -f "$f" "$ROOT"/example.org/me/junk/new/*
+out=$(qsend q0.other.net me@example.org)
+got=$(last)
+like "$got" 'dmarc=fail \(p=quarantine dis=none\) header.from=q0.other.net' "pct=0: sampled out, the next milder policy (none)"
+is "$(n me/junk)" 0 "pct=0: not quarantined"
+unlike "$got" 'X-Spam-Flag' "pct=0: not tagged"
+out=$(qsend r0.other.net me@example.org)
+like "$out" '250 2.0.0 delivered' "p=reject with pct=0: not refused"
+like "$(cat "$ROOT"/example.org/me/junk/new/*)" 'dmarc=fail \(p=reject dis=quarantine\)' "p=reject with pct=0: quarantined instead (RFC 7489 6.6.4)"
+rm -f "$ROOT"/example.org/me/junk/new/*
+out=$(qsend q.other.net me@example.org --dmarc tag)
+got=$(last)
+like "$got" 'dmarc=fail \(p=quarantine dis=none\)' "--dmarc tag: recorded, not applied"
+is "$(n me/junk)" 0 "--dmarc tag: not quarantined"
+out=$( { sleep 0.3; printf 'EHLO c.example.net\r\nMAIL FROM:<a@q.other.net>\r\nRCPT TO:<me@example.org>\r\nDATA\r\n'; cat "$T/q"; printf '.\r\nQUIT\r\n'; } |
+	mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --resolver "$MM_RESOLVER" --test 192.0.2.99 --log none)
+like "$out" '>>> DMARC for q.other.net: fail \(policy quarantine, pct 100, disposition quarantine\)' "--test: the DMARC disposition"
+like "$out" ">>> delivered: $ROOT/example.org/me/junk/new/" "--test: the junk folder path"
+rm -f "$ROOT"/example.org/me/junk/new/*
+rm -r "$ROOT/example.org/me/junk"
 
 # anti-forgery for our own domain
 msg me@example.org own >"$T/own"

@@ -35,6 +35,16 @@ is "$(nnew example.org/postmaster)" 1 "postmaster"
 is "$(nnew example.org/you)" 1 "second recipient"
 like "$(cat "$ROOT"/example.org/you/new/*)" 'Return-Path: <>' "null sender kept as <>"
 
+# suffix separators: "/" is a default one too; --suffix-sep replaces the set
+swaks --pipe "$RECV" --from a@other.net --to me/sub@example.org >/dev/null 2>&1
+is "$(nnew example.org/me/sub)" 2 "me/sub@ (a default separator) reaches me/sub/"
+swaks --pipe "$RECV --suffix-sep -" --from a@other.net --to me-sub@example.org >/dev/null 2>&1
+is "$(nnew example.org/me/sub)" 3 "--suffix-sep -: me-sub@ reaches me/sub/"
+out=$(swaks --pipe "$RECV --suffix-sep -" --from a@other.net --to me+sub@example.org --quit-after RCPT 2>&1)
+like "$out" '553 5.1.3 <me\+sub@example.org>' "--suffix-sep -: + is no longer a separator (and not a mailbox character)"
+out=$(mm-recv --suffix-sep x 2>&1); rc=$?
+is "$rc" 64 "--suffix-sep with a letter: usage error"
+
 # refusals say why
 out=$(swaks --pipe "$RECV" --from a@other.net --to nobody@example.org --quit-after RCPT 2>&1)
 like "$out" '550 5.1.1 <nobody@example.org>: no such mailbox' "unknown mailbox: 550 5.1.1 with the reason"

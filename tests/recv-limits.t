@@ -63,6 +63,32 @@ out=$(raw --max-errors 1000 <"$T/rcpts")
 is "$(printf '%s\n' "$out" | grep -c '^452 4.5.3 too many recipients')" 50 "recipient 101..150: 452 4.5.3"
 is "$(printf '%s\n' "$out" | grep -c '^250 2.1.5')" 100 "the first 100 accepted"
 
+# 100,000 RCPTs in one stream (replies read as they come): 452 past the
+# limit for every one of them, memory bounded, the session goes on
+out=$($PY - $RECV <<'PY'
+import resource, subprocess, sys, threading, time
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+got = []
+def reader():
+    for l in p.stdout: got.append(l[:4])
+p.stdout.readline(); p.stdin.write(b"EHLO c.example.net\r\n"); p.stdin.flush()
+while not p.stdout.readline().startswith(b"250 "): pass
+t = threading.Thread(target=reader); t.start()
+p.stdin.write(b"MAIL FROM:<a@other.net>\r\n" + b"RCPT TO:<me@example.org>\r\n" * 100000 + b"QUIT\r\n")
+p.stdin.close(); t.join(); p.wait()
+print("250=%d 452=%d 221=%d" % (got.count(b"250 "), got.count(b"452 "), got.count(b"221 ")))
+print("rss=%d" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+PY
+)
+like "$out" '250=101 452=99900 221=1' "100,000 RCPTs: MAIL and 100 accepted, 99,900 get 452, QUIT answered"
+rss=${out##*rss=}
+ok "100,000 RCPTs: peak RSS ${rss} KiB stays under 16 MiB" [ "$rss" -lt 16384 ]
+out=$(printf '%s\n' "$E" '(b"MAIL FROM:<a@other.net>\r\n", 1)' '(b"RCPT TO:<me@example.org>\r\nRCPT TO:<you@example.org>\r\nRCPT TO:<him@example.org>\r\n", 3)' '(b"DATA\r\n", 1)' '(b"Subject: r\r\n\r\nx\r\n.\r\n", 1)' | raw --max-rcpt 2)
+like "$out" '452 4.5.3 too many recipients \(at most 2 per message\)' "--max-rcpt 2: the third gets 452 4.5.3"
+like "$out" '250 2.0.0 delivered to 2 mailboxes' "and the message goes to the first two"
+is "$(nnew example.org/him)" 0 "not to the third"
+rm -f "$ROOT"/example.org/me/new/* "$ROOT"/example.org/you/new/*
+
 # SIZE
 out=$(printf '%s\n' "$E" '(b"MAIL FROM:<a@other.net> SIZE=99999999999999999999\r\n", 1)' '(b"MAIL FROM:<a@other.net> SIZE=-1\r\n", 1)' \
 	'(b"MAIL FROM:<a@other.net> SIZE=52428801\r\n", 1)' '(b"MAIL FROM:<a@other.net> SIZE=52428800 BODY=8BITMIME\r\n", 1)' '(b"QUIT\r\n", 1)' | raw)
@@ -103,4 +129,16 @@ PY
 took=${out##*took=}
 like "$out" '421 4.4.2 timeout: closing' "--timeout 1: 421 4.4.2"
 ok "closed after about a second, not when the client gave up (${took}s)" [ "$took" -le 4 ]
+# a client that connects and never greets: --greeting-timeout, not --timeout
+out=$(printf '%s\n' '(b"", 1)' | SMTPRAW_TIMEOUT=8 raw --greeting-timeout 1 --timeout 60)
+like "$out" '421 4.4.2 timeout: closing' "--greeting-timeout 1 (--timeout 60): silent client gets 421 4.4.2"
+# a client that stops in the middle of DATA: --data-timeout
+rm -f "$ROOT"/example.org/me/new/*
+out=$(printf '%s\n' "$E" '(b"MAIL FROM:<a@other.net>\r\nRCPT TO:<me@example.org>\r\n", 2)' '(b"DATA\r\n", 1)' \
+	'(b"Subject: slow\r\n", 1)' | SMTPRAW_TIMEOUT=8 raw --data-timeout 1 --timeout 60)
+like "$out" '421 4.4.2 timeout waiting for data: closing' "--data-timeout 1 (--timeout 60): 421 4.4.2 in DATA"
+is "$(nnew example.org/me)$(ntmp example.org/me)" 00 "and nothing stored or left in tmp/"
+like "$(cat "$T/raw.err")" 'disconnected \(timeout\)' "logged as a timeout"
+out=$(mm-recv --greeting-timeout 0 2>&1); rc=$?
+is "$rc" 64 "--greeting-timeout 0: usage error"
 done_testing

@@ -64,6 +64,9 @@ like "$out" '554 5.5.0 pipelining was not offered: closing' "pipelining after HE
 out=$( (printf 'EHLO early\r\n'; sleep 2) | $RECV --greet-delay 1 2>/dev/null)
 like "$out" '^554 5.5.0 you talked before the banner' "pregreet: dropped"
 unlike "$out" '^220' "pregreet: no banner"
+out=$(swaks --pipe "$RECV --greet-delay 1" --from a@other.net --to me@example.org 2>&1)
+like "$out" '250 2.0.0 delivered' "--greet-delay 1: a client that waits for the banner is served"
+rm -f "$ROOT"/example.org/me/new/*
 # data sent before the 354
 out=$(printf '%s\n' '(b"EHLO c.example.net\r\n", 1)' '(b"MAIL FROM:<a@other.net>\r\nRCPT TO:<me@example.org>\r\nDATA\r\nSubject: x\r\n\r\n.\r\n", 4)' | raw)
 like "$out" '554 5.5.0 data sent before the 354' "DATA pipelined with its content: dropped"

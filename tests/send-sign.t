@@ -114,6 +114,16 @@ unlike "$(cat "$M")" 'DKIM-Signature' "--no-sign: no signature"
 is "$?" 65 "line over 998 octets: EX_DATAERR"
 like "$(cat "$T/err")" 'line 5' "names the line"
 
+# dot-stuffing across the 256 KiB chunks the message is written in: a
+# body of lone-dot lines (-i), three header lengths so that a chunk
+# boundary falls before a dot, a CR and a LF in turn
+for pad in a aa aaa; do
+	{ printf 'From: me@example.test\nTo: a@example.org\nSubject: %s\n\n' "$pad"; yes . | head -n 120000; } >"$T/in"
+	send "dots across chunks ($pad)" -i a@example.org
+	verify "dots across chunks ($pad)" 2
+	is "$(sed '1,/^\r$/d' "$M" | tr -d '\r' | sort | uniq -c | tr -s ' ')" " 120000 ." "dots across chunks ($pad): every lone dot arrived as itself"
+done
+
 # a message altered after signing fails (the verifier is not blind)
 sed 's/^hello/hellO/' "$OUT/0.eml" >"$T/tampered"
 M=$T/tampered

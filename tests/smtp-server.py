@@ -2,11 +2,14 @@
 """A real SMTP server (aiosmtpd) on loopback for mm-send's transport tests.
 
 smtp-server.py --port P --out DIR [--tls CERT KEY] [--smtps] [--rcpt-code N]
-               [--auth USER PASS] [--rule ADDR=CODE[,CODE...]]... [--rcpt-delay SECS]
+               [--auth USER PASS [--auth-only MECH]] [--rule ADDR=CODE[,CODE...]]...
+               [--rcpt-delay SECS]
 --rule answers RCPT TO:<ADDR> with the codes in turn, one per attempt (the
 last one repeats); every RCPT is logged to DIR/rcpt.log as "ADDR CODE".
 Stores each message as DIR/N.eml (what arrived) and DIR/N.env (MAIL FROM,
-then RCPT TO lines, then "tls" or "plain").  Writes DIR/ready when listening.
+then RCPT TO lines, then "tls" or "plain").  Writes DIR/ready when listening.  With --auth, each successful AUTH
+appends its mechanism to DIR/auth.log; --auth-only offers just that one
+mechanism (PLAIN or LOGIN).
 """
 import argparse, asyncio, os, ssl, sys, threading, time
 from aiosmtpd.controller import Controller
@@ -21,6 +24,7 @@ ap.add_argument("--rcpt-code", default="250")
 ap.add_argument("--rcpt-delay", type=float, default=0)   # a slow far end, for kill tests
 ap.add_argument("--auth", nargs=2)
 ap.add_argument("--rule", action="append", default=[])
+ap.add_argument("--auth-only", choices=["PLAIN", "LOGIN"])
 a = ap.parse_args()
 lock = threading.Lock()
 rules = {r.split("=", 1)[0].lower(): r.split("=", 1)[1].split(",") for r in a.rule}
@@ -62,6 +66,8 @@ class Handler:
 def authenticator(server, session, envelope, mechanism, auth_data):
     if isinstance(auth_data, LoginPassword) and a.auth and \
             auth_data.login.decode() == a.auth[0] and auth_data.password.decode() == a.auth[1]:
+        with lock, open(os.path.join(a.out, "auth.log"), "a") as f:
+            f.write(mechanism + "\n")
         return AuthResult(success=True)
     return AuthResult(success=False, handled=False)
 
@@ -78,6 +84,8 @@ class C(Controller):
         if a.auth:
             kw["authenticator"] = authenticator
             kw["auth_require_tls"] = True
+            if a.auth_only:
+                kw["auth_exclude_mechanism"] = [m for m in ("PLAIN", "LOGIN") if m != a.auth_only]
         else:
             kw["auth_require_tls"] = False
         return SMTP(self.handler, hostname="testserver", **kw)

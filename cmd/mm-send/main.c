@@ -40,6 +40,7 @@
 #define SEND_MSG_MAX ((size_t)100 * 1024 * 1024)   /* stdin larger than this is refused */
 #define SEND_RCPT_MAX QUEUE_RCPT_MAX
 #define SEND_SYS_CONF "/etc/mm/send.conf"
+#define SEND_SYS_CONF_ENV "MM_SEND_SYSTEM_CONF"   /* overrides SEND_SYS_CONF (tests, chroots) */
 #define SEND_USER_CONF ".config/mm/send.conf"
 #define SEND_QUEUE_SUBDIR ".local/share/mm/queue"
 #define SEND_PASSWORD_MAX 1024
@@ -902,6 +903,10 @@ static int addr_arg(const char *what, const char *s, struct addr *a)
 	return 0;
 }
 
+/* the config file being checked, or NULL for the command line */
+static const char *conf_src;
+#define ARG_DIE(...) mm_die(conf_src ? EX_CONFIG : EX_USAGE, __VA_ARGS__)
+
 static void parse_args(int argc, char **argv)
 {
 	int c;
@@ -926,7 +931,7 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'B':
 			if (ascii_strcasecmp(optarg, "8BITMIME") && ascii_strcasecmp(optarg, "7BIT"))
-				mm_die(EX_USAGE, "-B %s: body type must be 7BIT or 8BITMIME", optarg);
+				ARG_DIE("-B %s: body type must be 7BIT or 8BITMIME", optarg);
 			break;
 		case 'b':
 			if (!strcmp(optarg, "m"))
@@ -934,7 +939,7 @@ static void parse_args(int argc, char **argv)
 			else if (!strcmp(optarg, "p"))
 				o.list = 1;
 			else
-				mm_die(EX_USAGE, "-b%s: not supported (only -bm and -bp)", optarg);
+				ARG_DIE("-b%s: not supported (only -bm and -bp)", optarg);
 			break;
 		case 'q':   /* -q, -q30m: the interval is cron's job; -qIID: jobs whose id has ID */
 			o.run_queue = 1;
@@ -942,7 +947,6 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'v': o.verbose = 1; break;
 		case 'V': case 'N': case 'R': break;   /* DSN requests: accepted, not passed on */
-		case 'h': usage(stdout); exit(0);
 		case O_VERSION: printf("mm-send %s\n", MM_VERSION); exit(0);
 		case O_KEYS: o.keys = optarg; break;
 		case O_QUEUE: o.queue = optarg; break;
@@ -973,13 +977,20 @@ static void parse_args(int argc, char **argv)
 		case O_ROOT: o.root = optarg; break;
 		case O_TIMEOUT:
 			if (parse_duration(optarg, &o.timeout) < 0 || o.timeout <= 0 || o.timeout > 86400)
-				mm_die(EX_USAGE, "--timeout %s: not a duration", optarg);
+				ARG_DIE("--timeout %s: not a duration", optarg);
 			break;
 		case O_RESOLVER:
 			if (setenv("MM_RESOLVER", optarg, 1) < 0)
 				mm_die(EX_OSERR, "setenv failed");
 			break;
+		case 'h':
+			if (conf_src)
+				ARG_DIE("%s: help is no config option", conf_src);
+			usage(stdout);
+			exit(0);
 		default:
+			if (conf_src)
+				ARG_DIE("%s: not a valid option line (see above)", conf_src);
 			usage(stderr);
 			exit(EX_USAGE);
 		}
@@ -988,6 +999,28 @@ static void parse_args(int argc, char **argv)
 
 /* file scope: still reachable (not a leak) when a mode returns early */
 static struct argvec av;
+
+/* Append one config file's options to all, checking them on their own
+ * first so that a bad line is blamed on its file (EX_CONFIG), not on the
+ * command line. */
+static void load_conf(const char *path, struct argvec *all)
+{
+	struct argvec one;
+	struct mm_err err = { 0 };
+
+	argvec_init(&one);
+	argvec_push(&one, all->v[0]);
+	if (conf_load(path, 1, &one, &err) < 0)
+		mm_die(EX_CONFIG, "%s", err.msg);
+	conf_src = path;
+	parse_args((int)one.n, argvec_argv(&one));
+	if (optind != (int)one.n)
+		mm_die(EX_CONFIG, "%s: %s: not an option", path, one.v[optind]);
+	conf_src = NULL;
+	for (size_t i = 1; i < one.n; i++)
+		argvec_push(all, one.v[i]);
+	argvec_free(&one);
+}
 
 int main(int argc, char **argv)
 {
@@ -1007,31 +1040,28 @@ int main(int argc, char **argv)
 	/* config files first, then the command line: later options win */
 	argvec_init(&av);
 	argvec_push(&av, argv[0]);
-	if (conf_load(SEND_SYS_CONF, 1, &av, &err) < 0)
-		mm_die(EX_CONFIG, "%s", err.msg);
+	{
+		/* the system file's place can be moved, so it can be tested (and
+		 * used) without root; an empty value means no system file */
+		const char *sys = getenv(SEND_SYS_CONF_ENV);
+		if (!sys)
+			sys = SEND_SYS_CONF;
+		if (*sys)
+			load_conf(sys, &av);
+	}
 	{
 		const char *home = getenv("HOME");
 		if (home && *home) {
 			char *p = xasprintf("%s/%s", home, SEND_USER_CONF);
-			if (conf_load(p, 1, &av, &err) < 0)
-				mm_die(EX_CONFIG, "%s", err.msg);
+			load_conf(p, &av);
 			free(p);
 		}
 	}
-	size_t nconf = av.n;
 	for (int i = 1; i < argc; i++)
 		argvec_push(&av, argv[i]);
-	{
-		/* the config part must be all options: parse it alone first */
-		struct argvec cv;
-		argvec_init(&cv);
-		for (size_t i = 0; i < nconf; i++)
-			argvec_push(&cv, av.v[i]);
-		parse_args((int)cv.n, argvec_argv(&cv));
-		if (optind != (int)cv.n)
-			mm_die(EX_CONFIG, "config: stray word %s", cv.v[optind]);
-		argvec_free(&cv);
-	}
+	/* the whole vector decides: start from the defaults again */
+	memset(&o, 0, sizeof(o));
+	o.timeout = SMTPC_TIMEOUT_MS / 1000;
 	parse_args((int)av.n, argvec_argv(&av));
 	int first = optind;
 	char **args = argvec_argv(&av);
@@ -1047,6 +1077,16 @@ int main(int argc, char **argv)
 	if (!o.via && !o.relay && !o.mx && !o.queue_only)
 		mm_die(EX_CONFIG, "no transport: give --via CMD, --relay HOST or --mx "
 		    "(or put one in ~/%s)", SEND_USER_CONF);
+	if (o.via) {
+		/* a --via that cannot be split is a configuration error, found
+		 * before a message is read, not a failed delivery afterwards */
+		struct argvec vv;
+		argvec_init(&vv);
+		int bad = conf_split_words(o.via, &vv, &err) < 0 || vv.n == 0;
+		argvec_free(&vv);
+		if (bad)
+			mm_die(EX_CONFIG, "--via %s: %s", o.via, err.msg[0] ? err.msg : "no command");
+	}
 	if (o.run_queue) {
 		if (first < nargs)
 			mm_die(EX_USAGE, "-q takes no arguments");

@@ -156,5 +156,20 @@ int main(void)
 		msg_free(&m);
 		buf_free(&b);
 	}
+	/* an empty message given as (NULL, 0): no field, no body, no UB
+	 * (memchr and friends must not see the NULL) */
+	{
+		ok(msg_parse(&m, NULL, 0, 0, &err) == 0, "msg_parse(NULL, 0) succeeds");
+		ok(m.n == 0 && m.hdr_len == 0 && m.body_off == 0 && !m.has_sep,
+		    "msg_parse(NULL, 0): no fields, no body");
+		ok(msg_parse(&m, NULL, 0, MSG_LENIENT, &err) == 0, "lenient msg_parse(NULL, 0)");
+		buf_init(&b);
+		msg_build(&m, NULL, NULL, NULL, &b);
+		ok(b.len == 0, "msg_build of the empty message is empty");
+		ok(msg_to_crlf(NULL, 0, &b) == 0 && b.len == 0, "msg_to_crlf(NULL, 0)");
+		ok(msg_check_lines(NULL, 0, 10) == 0, "msg_check_lines(NULL, 0)");
+		buf_free(&b);
+		msg_free(&m);
+	}
 	return done_testing();
 }
