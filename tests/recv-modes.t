@@ -133,8 +133,10 @@ rcvd >/dev/null
 
 # logging: one line per connection, recipient decision, delivery (with the
 # file name), refusal (with its reason), end; never on fd 2 unless asked
-swaks --pipe "$RECV" --from a@other.net --to me@example.org,nobody@example.org >/dev/null 2>"$T/log"
-log=$(cat "$T/log")
+# (smtpraw waits for mm-recv to exit, so the last line is written)
+printf '%s\n' '(b"EHLO c.example.net\r\n", 1)' '(b"MAIL FROM:<a@other.net>\r\nRCPT TO:<me@example.org>\r\nRCPT TO:<nobody@example.org>\r\n", 3)' \
+	'(b"DATA\r\n", 1)' '(b"Subject: log\r\n\r\nx\r\n.\r\n", 1)' '(b"QUIT\r\n", 1)' | raw >/dev/null
+log=$(cat "$T/raw.err")
 like "$log" 'mm-recv: [0-9a-f]+: connection from local' "log: the connection"
 like "$log" '<me@example.org>: accepted for example.org/me' "log: a recipient accepted"
 like "$log" 'local: 550 5.1.1 <nobody@example.org>: no such mailbox' "log: a refusal with its reason"
