@@ -120,13 +120,13 @@ kill "$SPID"; wait "$SPID" 2>/dev/null
 
 # --test: decisions beside the replies
 out=$(printf 'EHLO c.example.net\r\nMAIL FROM:<a@other.net>\r\nRCPT TO:<Me+Sub@example.org>\r\nRCPT TO:<x@nowhere.net>\r\nQUIT\r\n' |
-	{ sleep 0.3; cat; } | mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --test 198.51.100.9 --log none)
+	{ sleep 0.3; cat; } | mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --test 198.51.100.9 --log none $NOAUTH)
 like "$out" "Hello \[198\.51\.100\.9\]" "--test: the given client address"
 like "$out" ">>> recipient <me\+sub@example.org>: maildir $ROOT/example.org/me/sub" "--test: the Maildir path chosen"
 like "$out" ">>> domain nowhere.net: no folder" "--test: why a domain is not ours"
 # a --test script is typed ahead: DATA and its message in one write are served
 out=$(printf 'EHLO c.example.net\r\nMAIL FROM:<a@other.net>\r\nRCPT TO:<me@example.org>\r\nDATA\r\nSubject: t\r\n\r\nx\r\n.\r\nQUIT\r\n' |
-	{ sleep 0.3; cat; } | mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --test 198.51.100.9 --log none --spf off --dkim off --dmarc off)
+	{ sleep 0.3; cat; } | mm-recv --root "$ROOT" --hostname mx.example.org $RUSER --test 198.51.100.9 --log none $NOAUTH)
 like "$out" ">>> data sent before the 354 reply: dropped unless --test" "--test: data before the 354 noted"
 like "$out" "250 2.0.0 delivered" "--test: and the scripted message delivered"
 rcvd >/dev/null
