@@ -92,7 +92,7 @@ int conf_load(const char *path, int optional, struct argvec *a, struct mm_err *e
 			line++;
 		val = line;
 		if (key[0] == '-') {
-			/* key points into b: the message first, then the free */
+			/* key points into b: the message is made before b goes */
 			err_set(err, "%s:%zu: write the option without dashes: %s", path, lineno, key);
 			buf_free(&b);
 			return -1;

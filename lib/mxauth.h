@@ -1,10 +1,9 @@
 /*
  * mxauth — inbound authentication for MX mode: SPF (lib/spf) for the
  * HELO name and the envelope sender, DKIM (lib/dkimverify) for every
- * signature, DMARC
- * (lib/dmarc) for the From: domain, the anti-forgery rule for our own
- * domains, and the one Authentication-Results: (RFC 8601) and
- * Received-SPF: fields that record it all.
+ * signature, DMARC (lib/dmarc) for the From: domain, the anti-forgery rule
+ * for our own domains, and the Authentication-Results: (RFC 8601) and
+ * Received-SPF: fields (one per SPF identity) that record it all.
  *
  * Each check has a mode: off (not evaluated), tag (recorded in the header
  * only), enforce (a failing result refuses the message):

@@ -754,7 +754,8 @@ enum smtpd_end smtpd_run(struct smtpd *s)
 		/* a client that has not said HELO/EHLO yet gets less patience */
 		io_set_timeout(s->io, (s->state == SMTPD_S_CONNECTED && s->conf->greet_timeout > 0 ?
 		    s->conf->greet_timeout : s->conf->cmd_timeout) * 1000);
-		if (io_pending(s->io) == 0 && io_flush(s->io, &err) != IO_OK) {
+		if ((io_pending(s->io) == 0 || s->io->wbuf.len > SMTPD_REPLY_BACKLOG_MAX) &&
+		    io_flush(s->io, &err) != IO_OK) {
 			log_info("%s: %s: write failed: %s", s->id, s->peer_ip, err.msg);
 			return SMTPD_END_IOERR;
 		}

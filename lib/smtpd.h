@@ -36,6 +36,9 @@
 #define SMTPD_DATA_TIMEOUT_DEFAULT 300       /* waiting for a data block */
 #define SMTPD_GREET_TIMEOUT_DEFAULT 60       /* banner (or STARTTLS) to HELO/EHLO */
 #define SMTPD_REPLY_MAX       512
+#define SMTPD_REPLY_BACKLOG_MAX (64 * 1024)  /* unsent replies are flushed at this size even
+                                                while pipelined input waits: a client that
+                                                never reads cannot make us buffer without bound */
 #define SMTPD_HELO_MAX        255
 
 /* ---- pure half ------------------------------------------------------- */

@@ -32,6 +32,16 @@ like "$(cat "$T/err")" 'exists' "says it exists"
 
 mm-keygen -b 512 --keys "$K" y@mail.example.test 2>/dev/null
 is "$?" 64 "512 bits refused"
+mm-keygen -b 1023 --keys "$K" y@mail.example.test 2>/dev/null
+is "$?" 64 "1023 bits refused (1024 is the least)"
+mm-keygen -b 4097 --keys "$K" y@mail.example.test 2>/dev/null
+is "$?" 64 "4097 bits refused (4096 is the most)"
+mm-keygen -b 1024 -s small --keys "$K" small@mail.example.test >/dev/null 2>&1
+is "$?" 0 "1024 bits accepted"
+ok "a 1024-bit key" sh -c "openssl pkey -in '$K/small@mail.example.test.rsa.key' -text -noout | grep -q '1024 bit'"
+mm-keygen -t ed25519 -b 2048 --keys "$K" y@mail.example.test 2>"$T/err"
+is "$?" 64 "-b with ed25519 refused"
+like "$(cat "$T/err")" 'RSA' "says -b is for RSA"
 mm-keygen -t dsa --keys "$K" y@mail.example.test 2>/dev/null
 is "$?" 64 "unknown type refused"
 mm-keygen --keys "$K" -- -oQ/tmp@x.example.test 2>/dev/null

@@ -35,6 +35,16 @@ is "$(nnew example.org/postmaster)" 1 "postmaster"
 is "$(nnew example.org/you)" 1 "second recipient"
 like "$(cat "$ROOT"/example.org/you/new/*)" 'Return-Path: <>' "null sender kept as <>"
 
+# 8-bit content (8BITMIME, SMTPUTF8) is stored byte for byte
+printf '%s\n' '(b"EHLO c.example.net\r\n", 1)' '(b"MAIL FROM:<a@other.net> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<you@example.org>\r\n", 2)' \
+	'(b"DATA\r\n", 1)' '(b"Subject: caf\xc3\xa9\r\n\r\n\xe2\x82\xac 5\r\n.\r\n", 1)' '(b"QUIT\r\n", 1)' | raw >"$T/out8"
+like "$(cat "$T/out8")" '250 2.0.0 delivered' "BODY=8BITMIME SMTPUTF8: delivered"
+f=$(ls -t "$ROOT"/example.org/you/new/* | head -n 1)
+is "$(grep '^Subject' "$f" | od -An -tx1 | tr -d ' \n')" "5375626a6563743a20636166c3a90a" "UTF-8 header stored byte for byte"
+is "$(tail -n 1 "$f" | od -An -tx1 | tr -d ' \n')" "e282ac20350a" "UTF-8 body stored byte for byte"
+like "$(cat "$f")" 'with UTF8SMTP id' "Received: says UTF8SMTP"
+rm -f "$f"
+
 # suffix separators: "/" is a default one too; --suffix-sep replaces the set
 swaks --pipe "$RECV" --from a@other.net --to me/sub@example.org >/dev/null 2>&1
 is "$(nnew example.org/me/sub)" 2 "me/sub@ (a default separator) reaches me/sub/"

@@ -57,6 +57,24 @@ printf 'Subject: att\n\nx\n' | mm-send -fme@example.test -FMe -oXunknown -Nnever
 is "$?" 0 "attached -f/-F, unknown -oX, -N, -R, -V accepted"
 last
 like "$(grep '^From:' "$M" | tr -d '\r')" '^From: Me <me@example\.test>$' "attached -FMe -fme@..."
+# -bm delivers; -B in the separate form; a body type sendmail does not know
+printf 'From: me@example.test\nSubject: bm\n\nx\n' | mm-send -bm -B 7BIT a@example.org 2>"$T/err"
+is "$?" 0 "-bm -B 7BIT"
+last
+ok "-bm: delivered" grep -q '^Subject: bm' "$M"
+printf 'From: me@example.test\nSubject: bx\n\nx\n' | mm-send -B BINARYMIME a@example.org 2>"$T/err"
+is "$?" 64 "-B BINARYMIME refused: EX_USAGE"
+# -odq queues without trying; -q30m (the interval is cron's) delivers it
+before=$(ls "$OUT" | grep -c eml)
+printf 'From: me@example.test\nSubject: odq\n\nx\n' | mm-send -odq a@example.org 2>"$T/err"
+is "$?" 0 "-odq: exit 0"
+like "$(cat "$T/err")" 'queued as' "-odq: says queued"
+is "$(ls "$OUT" | grep -c eml)" "$before" "-odq: nothing sent yet"
+mm-send -q30m --now 2>"$T/err"
+is "$?" 0 "-q30m: exit 0"
+last
+ok "-q30m delivered the -odq message" grep -q '^Subject: odq' "$M"
+ok "it was signed before it was queued" grep -q '^DKIM-Signature:' "$M"
 printf 'Subject: r\n\nx\n' | mm-send -r me@example.test a@example.org 2>/dev/null
 is "$?" 0 "-r is -f"
 last

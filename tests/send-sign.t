@@ -67,6 +67,20 @@ is "$(grep -c "$CR\$" "$M")" "$(wc -l <"$M")" "every stored line ends in CRLF"
 like "$(grep -a '^Date: ' "$M")" '^Date: [A-Z][a-z]{2}, [0-9]{1,2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}' "Date added (RFC 5322)"
 like "$(grep -a '^Message-ID: ' "$M")" '^Message-ID: <[0-9a-f.]+@example\.test>' "Message-ID added at the sender's domain"
 
+# Date in the local zone (TZ says +05:30 here), Message-ID new each time
+printf 'From: me@example.test\nTo: you@example.org\nSubject: tz\n\nx\n' >"$T/in"
+TZ=XYZ-5:30 send "Date in the local zone" you@example.org
+like "$(grep -a '^Date: ' "$M")" ' \+0530.$' "Date: carries the local offset +0530"
+id1=$(grep -a '^Message-ID: ' "$M")
+send "a second message" you@example.org
+id2=$(grep -a '^Message-ID: ' "$M")
+ok "Message-ID differs between two messages" test -n "$id1" -a "$id1" != "$id2"
+# a message's own Date and Message-ID are kept
+printf 'From: me@example.test\nDate: Mon, 1 Dec 2025 10:00:00 +0000\nMessage-ID: <mine@example.test>\n\nx\n' >"$T/in"
+send "own Date and Message-ID" you@example.org
+is "$(grep -ac '^Date: Mon, 1 Dec 2025 10:00:00 +0000' "$M")$(grep -ac '^Date: ' "$M")" 11 "own Date kept, none added"
+is "$(grep -ac '^Message-ID: <mine@example.test>' "$M")$(grep -ac '^Message-ID: ' "$M")" 11 "own Message-ID kept, none added"
+
 # 8-bit body, long folded header, dot lines, bare CR
 {
 	printf 'From: me@example.test\nTo: you@example.org,\n  other@example.org\n'

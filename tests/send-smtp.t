@@ -49,4 +49,12 @@ is "$(mm-send --queue "$Q" -bp)" "Mail queue is empty" "554: not queued"
 printf 'From: me@example.test\nSubject: x\n\nx\n' | send --data-code 451 --
 is "$?" 0 "451 after DATA: exit 0"
 like "$(cat "$T/err")" 'queued as .*\(2 recipients\).*451' "451: both recipients queued, with the reply"
+
+# no From: and no -f: the login name at --domain, with -F as display name
+me=$(id -un)
+printf 'Subject: who\n\nx\n' | mm-send --no-sign --queue "$Q" --via "$(peer)" --domain example.net -F 'Cron Daemon' a@example.org 2>"$T/err"
+is "$?" 0 "no From: sent"
+last
+is "$(grep '^From:' "$M" | tr -d '\r')" "From: Cron Daemon <$me@example.net>" "From: made of -F and the login name at --domain"
+is "$(head -1 "$OUT/$((n - 1)).env")" "<$me@example.net>" "envelope sender likewise"
 done_testing

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A real SMTP server (aiosmtpd) on loopback for mm-send's transport tests.
 
-smtp-server.py --port P --out DIR [--tls CERT KEY] [--smtps] [--rcpt-code N]
+smtp-server.py --port P [--host IP] --out DIR [--tls CERT KEY] [--smtps] [--rcpt-code N]
                [--auth USER PASS [--auth-only MECH]] [--rule ADDR=CODE[,CODE...]]...
                [--rcpt-delay SECS]
 --rule answers RCPT TO:<ADDR> with the codes in turn, one per attempt (the
@@ -17,6 +17,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--host", default="127.0.0.1")
 ap.add_argument("--out", required=True)
 ap.add_argument("--tls", nargs=2)
 ap.add_argument("--smtps", action="store_true")
@@ -93,7 +94,7 @@ class C(Controller):
 kw = {}
 if a.smtps:
     kw["ssl_context"] = ctx
-c = C(Handler(), hostname="127.0.0.1", port=a.port, ready_timeout=10, **kw)
+c = C(Handler(), hostname=a.host, port=a.port, ready_timeout=10, **kw)
 c.start()
 open(os.path.join(a.out, "ready"), "w").close()
 try:

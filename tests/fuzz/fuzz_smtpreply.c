@@ -4,10 +4,36 @@
  * a line over SMTPC_LINE_MAX is refused, every accepted reply has one
  * code from 200 to 599 and text no longer than what came in; the summary
  * is NUL-terminated inside its buffer and printable; a 250 reply's
- * extension list parses with SIZE bounded. */
+ * extension list parses with SIZE bounded.  And the DATA the client
+ * sends: the input made canonical (lib/msg) and dot-stuffed by
+ * smtpc_dot_stuff comes back byte for byte through the server's
+ * unstuffing machine (lib/smtpd), which sees its end exactly at the end. */
 #include <stdint.h>
 #include <string.h>
+#include "msg.h"
 #include "smtpc.h"
+#include "smtpd.h"
+
+static void check_data(const char *data, size_t size)
+{
+	struct buf canon, wire, back;
+	struct smtpd_dot d;
+
+	buf_init(&canon);
+	buf_init(&wire);
+	buf_init(&back);
+	msg_to_crlf(data, size, &canon);
+	if (canon.len && canon.data[canon.len - 1] != '\n')
+		buf_puts(&canon, "\r\n");   /* what mm-send sends ends in CRLF */
+	smtpc_dot_stuff(canon.data, canon.len, &wire);
+	smtpd_dot_init(&d, canon.len + 16, 0);
+	if (smtpd_dot_feed(&d, wire.data, wire.len, &back) != wire.len || !d.done ||
+	    back.len != canon.len || (canon.len && memcmp(back.data, canon.data, canon.len)))
+		__builtin_trap();
+	buf_free(&canon);
+	buf_free(&wire);
+	buf_free(&back);
+}
 
 static void check_summary(const struct smtpc_reply *r)
 {
@@ -65,5 +91,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *udata, size_t size)
 		}
 	}
 	smtpc_reply_free(&r);
+	check_data(data, size);
 	return 0;
 }
