@@ -176,19 +176,16 @@ int main(int argc, char **argv)
 	rootfd = open(local, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		mm_die(SYNC_EXIT_USAGE, "%s: %s", local, strerror(errno));
-	if (!(o.flags & SYNC_FLAG_DRY)) {
-		static const char *const subs[] = { "tmp", "new", "cur" };
-		for (size_t i = 0; i < MM_NELEM(subs); i++)
-			if (mkdirat(rootfd, subs[i], 0700) < 0 && errno != EEXIST)
-				mm_die(SYNC_EXIT_USAGE, "%s/%s: %s", local, subs[i], strerror(errno));
+	{
+		struct mm_err err = { 0 };
+		if (sync_local_check(rootfd, o.flags & SYNC_FLAG_DRY, &err) < 0)
+			mm_die(SYNC_EXIT_USAGE, "%s: %s", local, err.msg);
 	}
 	lockfd = openat(rootfd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lockfd < 0 && (o.flags & SYNC_FLAG_DRY))
 		lockfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lockfd < 0)
 		mm_die(SYNC_EXIT_USAGE, "%s: not writable: %s", local, strerror(errno));
-	if (!(o.flags & SYNC_FLAG_DRY) && faccessat(rootfd, "tmp", W_OK, AT_EACCESS) < 0)
-		mm_die(SYNC_EXIT_USAGE, "%s/tmp: not writable: %s", local, strerror(errno));
 	if (flock(lockfd, LOCK_EX) < 0)
 		mm_die(SYNC_EXIT_USAGE, "%s: lock: %s", local, strerror(errno));
 	o.progress = o.progress && isatty(2);
