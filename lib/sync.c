@@ -241,7 +241,7 @@ static void sha_drop(struct sha *s)
 
 /* ---------- server ---------- */
 
-enum ent_state { ENT_SENDING, ENT_SENT, ENT_SKIPPED, ENT_DELETED };
+enum ent_state { ENT_SENDING, ENT_SENT, ENT_SKIPPED, ENT_DELETING, ENT_DELETED };
 
 struct entry {
 	char *path;             /* relative to DIR */
@@ -321,6 +321,9 @@ static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *ca
 	size_t plen;
 	struct entry *e;
 	struct stat st;
+	size_t dirlen;
+	dev_t dev;
+	ino_t ino;
 	int ok = 0;
 
 	id = sync_get_u64(p);
@@ -334,46 +337,55 @@ static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *ca
 	}
 	pthread_mutex_lock(&s->mu);
 	if (id == 0 || id > s->nents) {
+		s->failed++;
 		pthread_mutex_unlock(&s->mu);
 		fprintf(stderr, "mm-sync: --server: confirmation for unknown id %llu ignored\n",
 		    (unsigned long long)id);
-		s->failed++;
 		return;
 	}
 	e = &s->ents[id - 1];
 	if (e->state != ENT_SENT || e->size != size || strlen(e->path) != plen ||
 	    memcmp(e->path, path, plen) || memcmp(e->sha, p + 16, SYNC_SHA_LEN)) {
+		s->failed++;
 		pthread_mutex_unlock(&s->mu);
 		fprintf(stderr, "mm-sync: --server: confirmation for %llu does not match what was "
 		    "sent; not deleted\n", (unsigned long long)id);
-		s->failed++;
 		return;
 	}
-	if (!*cachedir || strlen(*cachedir) != e->dirlen || memcmp(*cachedir, e->path, e->dirlen)) {
+	/* The table may grow (and move) under the sending thread: keep what
+	 * is needed, mark the entry taken, and unlink without the lock. */
+	e->state = ENT_DELETING;
+	path = e->path;
+	dirlen = e->dirlen;
+	dev = e->dev;
+	ino = e->ino;
+	pthread_mutex_unlock(&s->mu);
+	if (!*cachedir || strlen(*cachedir) != dirlen || memcmp(*cachedir, path, dirlen)) {
 		struct mm_err derr;
 		if (*cachefd >= 0)
 			close(*cachefd);
 		free(*cachedir);
-		*cachedir = xstrndup(e->path, e->dirlen);
-		*cachefd = open_rel_dir(s->rootfd, e->path, e->dirlen, &derr);
+		*cachedir = xstrndup(path, dirlen);
+		*cachefd = open_rel_dir(s->rootfd, path, dirlen, &derr);
 	}
 	if (*cachefd >= 0) {
-		const char *name = e->path + e->dirlen + 1;
+		const char *name = path + dirlen + 1;
 		if (fstatat(*cachefd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_dev == e->dev && st.st_ino == e->ino && (uint64_t)st.st_size == e->size &&
-		    unlinkat(*cachefd, name, 0) == 0) {
+		    st.st_dev == dev && st.st_ino == ino && (uint64_t)st.st_size == size &&
+		    unlinkat(*cachefd, name, 0) == 0)
 			ok = 1;
-			e->state = ENT_DELETED;
-			mark_dirty(s, e->path, e->dirlen);
-		}
 	}
-	if (ok)
+	pthread_mutex_lock(&s->mu);
+	s->ents[id - 1].state = ok ? ENT_DELETED : ENT_SKIPPED;
+	if (ok) {
+		mark_dirty(s, path, dirlen);
 		s->deleted++;
-	else {
+	} else {
 		s->failed++;
-		fprintf(stderr, "mm-sync: --server: %s: not deleted (changed or gone)\n", e->path);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (!ok)
+		fprintf(stderr, "mm-sync: --server: %s: not deleted (changed or gone)\n", path);
 }
 
 static void *server_reader(void *arg)
@@ -518,12 +530,10 @@ static int send_file(struct server *s, int dirfd, const char *rel, const char *n
 	}
 	sha_init(&sh);
 	left = (uint64_t)st.st_size;
-	for (;;) {
+	while (left) {
 		size_t want = left > SYNC_MAX_DATA ? SYNC_MAX_DATA : (size_t)left;
 		ssize_t n;
 
-		if (want == 0)
-			want = 1;       /* must see EOF: a file that grew is skipped */
 		n = read(fd, chunk, want);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -532,12 +542,7 @@ static int send_file(struct server *s, int dirfd, const char *rel, const char *n
 			break;
 		}
 		if (n == 0) {
-			if (left)
-				bad = 1;
-			break;
-		}
-		if ((uint64_t)n > left) {
-			bad = 1;
+			bad = 1;        /* shrank */
 			break;
 		}
 		sha_update(&sh, chunk, (size_t)n);
@@ -549,8 +554,11 @@ static int send_file(struct server *s, int dirfd, const char *rel, const char *n
 			return -1;
 		}
 	}
+	/* Grown, shrunk or rewritten while read: size, mtime and ctime tell
+	 * (any write moves both), so no read past the end is needed. */
 	if (!bad && (fstat(fd, &st2) < 0 || st2.st_size != st.st_size ||
-	    st2.st_mtim.tv_sec != st.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec))
+	    st2.st_mtim.tv_sec != st.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+	    st2.st_ctim.tv_sec != st.st_ctim.tv_sec || st2.st_ctim.tv_nsec != st.st_ctim.tv_nsec))
 		bad = 1;
 	close(fd);
 	if (bad) {
@@ -893,6 +901,7 @@ struct client {
 	/* the file being received */
 	int active, tmpfd, sub, discard;
 	uint64_t id, size, left, last_id;
+	char run[32];           /* pid and random: this run's tmp/ names */
 	char tmpname[64];
 	char path[SYNC_MAX_PATH + 1];
 	const char *name;
@@ -1124,8 +1133,6 @@ static int in_local_cur(struct client *c, const uint8_t *sha)
 	struct folder *f = &c->f;
 	size_t lo, hi, b = base_len(c->name);
 
-	if (faccessat(c->f.sub[c->sub], c->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return 0;       /* the same name: place() sorts that out */
 	if (!f->cur_listed) {
 		int lfd = dup(f->sub[SUB_CUR]);
 		DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
@@ -1147,6 +1154,10 @@ static int in_local_cur(struct client *c, const uint8_t *sha)
 		else
 			hi = mid;
 	}
+	if (lo == f->ncur || base_len(f->cur[lo].name) != b || memcmp(f->cur[lo].name, c->name, b))
+		return 0;
+	if (faccessat(f->sub[c->sub], c->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;       /* the same name: place() sorts that out */
 	for (; lo < f->ncur && base_len(f->cur[lo].name) == b &&
 	    !memcmp(f->cur[lo].name, c->name, b); lo++)
 		if (strcmp(f->cur[lo].name, c->name) &&
@@ -1308,15 +1319,9 @@ static int begin_file(struct client *c, const struct sync_frame *fr, struct mm_e
 	c->discard = 0;
 	if (folder_open(c, c->path, folderlen, err) < 0)
 		return discard(c, err);
-	{
-		uint8_t r[4];
-		char hex[9];
-		random_bytes(r, sizeof r);
-		hex_encode(r, sizeof r, hex);
-		if (snprintf_ok(c->tmpname, sizeof c->tmpname, "mm-sync.%ld.%llu.%s", (long)getpid(),
-		    (unsigned long long)c->id, hex) < 0)
-			return err_set(err, "tmp name");
-	}
+	if (snprintf_ok(c->tmpname, sizeof c->tmpname, "mm-sync.%s.%llu", c->run,
+	    (unsigned long long)c->id) < 0)
+		return err_set(err, "tmp name");
 	c->tmpfd = openat(c->f.sub[SUB_TMP], c->tmpname,
 	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (c->tmpfd < 0) {
@@ -1347,6 +1352,14 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 	if (fstat(rootfd, &rst) < 0)
 		return err_sys(err, "local Maildir"), SYNC_LOCAL;
 	c.rootdev = rst.st_dev;
+	{
+		uint8_t r[4];
+		char hex[9];
+		random_bytes(r, sizeof r);
+		hex_encode(r, sizeof r, hex);
+		if (snprintf_ok(c.run, sizeof c.run, "%ld.%s", (long)getpid(), hex) < 0)
+			return err_set(err, "tmp name"), SYNC_LOCAL;
+	}
 	buf_init(&pl);
 	io_init(&c.io, rfd, wfd, SYNC_TIMEOUT_MS);
 	if (!st->start_ms)
