@@ -7,7 +7,6 @@
  * control byte, and ends in new/NAME or cur/NAME; whatever the stream,
  * the client creates nothing outside its Maildir and leaves no file in
  * its tmp/. */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
