@@ -1127,7 +1127,7 @@ static int same_content(int dirfd, const char *name, uint64_t size, const uint8_
  * deleted it, and has a reader since moved it to cur/ or changed its
  * flags?  Then local cur/ holds its base name with the same bytes, and a
  * second copy would be a duplicate.  cur/ is listed once per folder and
- * run, only when a message for that folder is not found under its name. */
+ * run, at its first message; a file is opened only on a base-name match. */
 static int in_local_cur(struct client *c, const uint8_t *sha)
 {
 	struct folder *f = &c->f;
