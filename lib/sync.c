@@ -1204,10 +1204,6 @@ static int finish_file(struct client *c, const uint8_t *sha, struct mm_err *err)
 	int fd = c->tmpfd;
 
 	c->tmpfd = -1;
-	/* Start writing it out now, while more arrives: the batch's syncfs
-	 * then mostly waits for I/O already under way. */
-	if (c->f.samedev)
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (!c->f.samedev && fsync(fd) < 0) {
 		close(fd);
 		unlinkat(tmpdir, c->tmpname, 0);
