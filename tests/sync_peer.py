@@ -19,7 +19,7 @@ sync_peer.py proxy CTLDIR SIZE HOST CMD
     CTLDIR/go, and carries on.  The test changes the server's files while
     the server is stopped inside one.
 """
-import hashlib, os, struct, subprocess, sys, time
+import hashlib, os, select, struct, subprocess, sys, time
 
 MAGIC = b"MMSYNC\0\0"
 VERSION = 1
@@ -178,9 +178,9 @@ def run_server(case):
 # ---------- hostile clients ----------
 
 class Server:
-    def __init__(self, mmsync, d):
+    def __init__(self, mmsync, d, stderr=None):
         self.p = subprocess.Popen([mmsync, "--server", d], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
+                                  stdout=subprocess.PIPE, stderr=stderr)
         self.files = {}         # id -> [path, size, bytes, sha]
         self.order = []
         self.quit = None
@@ -245,8 +245,24 @@ def good_confirm(s, fid):
     return confirm(fid, size, sha or hashlib.sha256(data).digest(), path)
 
 
+def wait_stderr(s, text, seconds=30):
+    """Read the server's stderr until a line holds text (or time is up)."""
+    end = time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([s.p.stderr], [], [], end - time.time())
+        if not r:
+            break
+        line = s.p.stderr.readline()
+        if not line:
+            break
+        sys.stderr.buffer.write(line)
+        if text in line:
+            return True
+    return False
+
+
 def run_client(case, mmsync, d, arg):
-    s = Server(mmsync, d)
+    s = Server(mmsync, d, stderr=subprocess.PIPE if case == "early-confirm" else None)
     if case == "garbage-hello":
         s.send(b"GET / HTTP/1.0\r\n\r\n")
         s.finish(bye=False)
@@ -271,7 +287,9 @@ def run_client(case, mmsync, d, arg):
         fid = s.cur
         path, size = s.files[fid][0], s.files[fid][1]
         s.send(confirm(fid, size, bytes.fromhex(arg), path))
-        time.sleep(0.5)         # let the server's reader see it mid-file
+        # The server is stuck mid-file (we stopped reading); its reader
+        # thread refuses the confirmation and says so on stderr.
+        wait_stderr(s, b"does not match")
         s.drain()
         s.finish()
         return
