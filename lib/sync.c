@@ -1529,10 +1529,10 @@ out:
 }
 
 /* The local Maildir must take mail before any server is asked to delete:
- * tmp/, new/ and cur/ are real directories (made unless dry) on one file
- * system (rename(2) cannot cross one), and tmp/ takes a new file — a probe
- * created and removed, since access(2) says yes to root on a read-only
- * mount. */
+ * tmp/, new/ and cur/ are real directories (made unless dry), all on one
+ * file system since rename(2) cannot cross one, and tmp/ takes a new file
+ * — a probe created and removed, since access(2) says yes to root on a
+ * read-only mount. */
 int sync_local_check(int rootfd, int dry, struct mm_err *err)
 {
 	static const char *const subs[3] = { "tmp", "new", "cur" };
