@@ -241,7 +241,7 @@ static void sha_drop(struct sha *s)
 
 /* ---------- server ---------- */
 
-enum ent_state { ENT_SENDING, ENT_SENT, ENT_SKIPPED, ENT_DELETED };
+enum ent_state { ENT_SENDING, ENT_SENT, ENT_SKIPPED, ENT_DELETING, ENT_DELETED };
 
 struct entry {
 	char *path;             /* relative to DIR */
@@ -321,6 +321,9 @@ static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *ca
 	size_t plen;
 	struct entry *e;
 	struct stat st;
+	size_t dirlen;
+	dev_t dev;
+	ino_t ino;
 	int ok = 0;
 
 	id = sync_get_u64(p);
@@ -334,46 +337,55 @@ static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *ca
 	}
 	pthread_mutex_lock(&s->mu);
 	if (id == 0 || id > s->nents) {
+		s->failed++;
 		pthread_mutex_unlock(&s->mu);
 		fprintf(stderr, "mm-sync: --server: confirmation for unknown id %llu ignored\n",
 		    (unsigned long long)id);
-		s->failed++;
 		return;
 	}
 	e = &s->ents[id - 1];
 	if (e->state != ENT_SENT || e->size != size || strlen(e->path) != plen ||
 	    memcmp(e->path, path, plen) || memcmp(e->sha, p + 16, SYNC_SHA_LEN)) {
+		s->failed++;
 		pthread_mutex_unlock(&s->mu);
 		fprintf(stderr, "mm-sync: --server: confirmation for %llu does not match what was "
 		    "sent; not deleted\n", (unsigned long long)id);
-		s->failed++;
 		return;
 	}
-	if (!*cachedir || strlen(*cachedir) != e->dirlen || memcmp(*cachedir, e->path, e->dirlen)) {
+	/* The table may grow (and move) under the sending thread: keep what
+	 * is needed, mark the entry taken, and unlink without the lock. */
+	e->state = ENT_DELETING;
+	path = e->path;
+	dirlen = e->dirlen;
+	dev = e->dev;
+	ino = e->ino;
+	pthread_mutex_unlock(&s->mu);
+	if (!*cachedir || strlen(*cachedir) != dirlen || memcmp(*cachedir, path, dirlen)) {
 		struct mm_err derr;
 		if (*cachefd >= 0)
 			close(*cachefd);
 		free(*cachedir);
-		*cachedir = xstrndup(e->path, e->dirlen);
-		*cachefd = open_rel_dir(s->rootfd, e->path, e->dirlen, &derr);
+		*cachedir = xstrndup(path, dirlen);
+		*cachefd = open_rel_dir(s->rootfd, path, dirlen, &derr);
 	}
 	if (*cachefd >= 0) {
-		const char *name = e->path + e->dirlen + 1;
+		const char *name = path + dirlen + 1;
 		if (fstatat(*cachefd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_dev == e->dev && st.st_ino == e->ino && (uint64_t)st.st_size == e->size &&
-		    unlinkat(*cachefd, name, 0) == 0) {
+		    st.st_dev == dev && st.st_ino == ino && (uint64_t)st.st_size == size &&
+		    unlinkat(*cachefd, name, 0) == 0)
 			ok = 1;
-			e->state = ENT_DELETED;
-			mark_dirty(s, e->path, e->dirlen);
-		}
 	}
-	if (ok)
+	pthread_mutex_lock(&s->mu);
+	s->ents[id - 1].state = ok ? ENT_DELETED : ENT_SKIPPED;
+	if (ok) {
+		mark_dirty(s, path, dirlen);
 		s->deleted++;
-	else {
+	} else {
 		s->failed++;
-		fprintf(stderr, "mm-sync: --server: %s: not deleted (changed or gone)\n", e->path);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (!ok)
+		fprintf(stderr, "mm-sync: --server: %s: not deleted (changed or gone)\n", path);
 }
 
 static void *server_reader(void *arg)
@@ -474,7 +486,8 @@ static int send_file(struct server *s, int dirfd, const char *rel, const char *n
 	plen = strlen(path);
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		server_warn(s, "%s: %s, skipped", path, strerror(errno));
+		server_warn(s, "%s: %s, skipped", path,
+		    errno == ENOENT ? "vanished before it was read" : strerror(errno));
 		return 0;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -517,12 +530,10 @@ static int send_file(struct server *s, int dirfd, const char *rel, const char *n
 	}
 	sha_init(&sh);
 	left = (uint64_t)st.st_size;
-	for (;;) {
+	while (left) {
 		size_t want = left > SYNC_MAX_DATA ? SYNC_MAX_DATA : (size_t)left;
 		ssize_t n;
 
-		if (want == 0)
-			want = 1;       /* must see EOF: a file that grew is skipped */
 		n = read(fd, chunk, want);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -531,12 +542,7 @@ static int send_file(struct server *s, int dirfd, const char *rel, const char *n
 			break;
 		}
 		if (n == 0) {
-			if (left)
-				bad = 1;
-			break;
-		}
-		if ((uint64_t)n > left) {
-			bad = 1;
+			bad = 1;        /* shrank */
 			break;
 		}
 		sha_update(&sh, chunk, (size_t)n);
@@ -548,8 +554,11 @@ static int send_file(struct server *s, int dirfd, const char *rel, const char *n
 			return -1;
 		}
 	}
+	/* Grown, shrunk or rewritten while read: size, mtime and ctime tell
+	 * (any write moves both), so no read past the end is needed. */
 	if (!bad && (fstat(fd, &st2) < 0 || st2.st_size != st.st_size ||
-	    st2.st_mtim.tv_sec != st.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec))
+	    st2.st_mtim.tv_sec != st.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+	    st2.st_ctim.tv_sec != st.st_ctim.tv_sec || st2.st_ctim.tv_nsec != st.st_ctim.tv_nsec))
 		bad = 1;
 	close(fd);
 	if (bad) {
@@ -580,6 +589,69 @@ static int send_file(struct server *s, int dirfd, const char *rel, const char *n
 static int is_maildir_word(const char *n)
 {
 	return !strcmp(n, "tmp") || !strcmp(n, "new") || !strcmp(n, "cur");
+}
+
+struct dent {
+	char *name;
+	unsigned char type;
+};
+
+static int dent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
+}
+
+/* Every entry of d but . and .., sorted by cmp; *n of them. */
+static struct dent *list_dir(DIR *d, int (*cmp)(const void *, const void *), size_t *n)
+{
+	struct dirent *de;
+	struct dent *v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] ||
+		    (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xreallocarray(v, cap, sizeof *v);
+		}
+		v[*n].name = xstrdup(de->d_name);
+		v[(*n)++].type = de->d_type;
+	}
+	if (*n)
+		qsort(v, *n, sizeof *v, cmp);
+	return v;
+}
+
+static void dents_free(struct dent *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+/* Send every file of one new/ or cur/ directory, in name order: Maildir
+ * names start with the delivery time, so an interrupted run has moved the
+ * oldest mail, and the order is the same on every run. */
+static int serve_dir(struct server *s, DIR *sd, int sfd, const char *srel, uint8_t *chunk,
+    struct mm_err *err)
+{
+	size_t n;
+	struct dent *v = list_dir(sd, dent_cmp, &n);
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (v[i].type != DT_REG && v[i].type != DT_UNKNOWN)
+			server_warn(s, "%s/%s: not a regular file, skipped", srel, v[i].name);
+		else
+			rc = send_file(s, sfd, srel, v[i].name, chunk, err);
+		if (rc == 0 && reader_stopped(s))
+			rc = err_set(err, "%s", s->rerr.msg);
+	}
+	dents_free(v, n);
+	return rc;
 }
 
 /* Serve the folder at rel (fd open), then its sub-folders. */
@@ -618,18 +690,7 @@ static int serve_folder(struct server *s, int fd, const char *rel, int depth, ui
 			close(sfd);
 			continue;
 		}
-		while (rc == 0 && (de = readdir(sd))) {
-			if (de->d_name[0] == '.' && (!de->d_name[1] ||
-			    (de->d_name[1] == '.' && !de->d_name[2])))
-				continue;
-			if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN) {
-				server_warn(s, "%s/%s: not a regular file, skipped", srel, de->d_name);
-				continue;
-			}
-			rc = send_file(s, sfd, srel, de->d_name, chunk, err);
-			if (rc == 0 && reader_stopped(s))
-				rc = err_set(err, "%s", s->rerr.msg);
-		}
+		rc = serve_dir(s, sd, sfd, srel, chunk, err);
 		closedir(sd);
 		close(sfd);
 	}
@@ -815,6 +876,9 @@ struct folder {
 	char *rel;              /* folder path below the root, "" for the root */
 	int fd, sub[3];         /* folder, tmp, new, cur */
 	int samedev;            /* on the root's file system: syncfs covers it */
+	struct dent *cur;       /* local cur/ by Maildir base name, once needed */
+	size_t ncur;
+	int cur_listed;
 };
 
 struct pending {
@@ -835,8 +899,9 @@ struct client {
 	uint64_t pend_bytes;
 	int64_t pend_since;
 	/* the file being received */
-	int active, tmpfd, sub;
+	int active, tmpfd, sub, discard;
 	uint64_t id, size, left, last_id;
+	char run[32];           /* pid and random: this run's tmp/ names */
 	char tmpname[64];
 	char path[SYNC_MAX_PATH + 1];
 	const char *name;
@@ -855,6 +920,31 @@ static void folder_close(struct folder *f)
 	free(f->rel);
 	f->rel = NULL;
 	f->fd = f->sub[0] = f->sub[1] = f->sub[2] = -1;
+	dents_free(f->cur, f->ncur);
+	f->cur = NULL;
+	f->ncur = 0;
+	f->cur_listed = 0;
+}
+
+/* A Maildir name's unique part: up to the ':' that starts its flags. */
+static size_t base_len(const char *n)
+{
+	const char *c = strchr(n, ':');
+
+	return c ? (size_t)(c - n) : strlen(n);
+}
+
+static int name_base_cmp(const char *x, const char *y)
+{
+	size_t lx = base_len(x), ly = base_len(y);
+	int r = memcmp(x, y, lx < ly ? lx : ly);
+
+	return r ? r : (lx > ly) - (lx < ly);
+}
+
+static int base_cmp(const void *a, const void *b)
+{
+	return name_base_cmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
 }
 
 static int open_or_make(int dirfd, const char *name, struct mm_err *err)
@@ -894,7 +984,6 @@ static int folder_open(struct client *c, const char *rel, size_t len, struct mm_
 {
 	static const char *const subs[3] = { "tmp", "new", "cur" };
 	struct folder *f = &c->f;
-	struct stat st;
 	int fd;
 	size_t i = 0;
 
@@ -929,7 +1018,22 @@ static int folder_open(struct client *c, const char *rel, size_t len, struct mm_
 			return err_wrap(err, "folder %.*s", (int)len, rel);
 		}
 	}
-	f->samedev = fstat(fd, &st) == 0 && st.st_dev == c->rootdev;
+	{
+		struct stat ss[3];
+		for (int k = 0; k < 3; k++)
+			if (fstat(f->sub[k], &ss[k]) < 0) {
+				err_sys(err, "folder %.*s", (int)len, rel);
+				folder_close(f);
+				return -1;
+			}
+		if (ss[SUB_TMP].st_dev != ss[SUB_NEW].st_dev || ss[SUB_TMP].st_dev != ss[SUB_CUR].st_dev) {
+			folder_close(f);
+			return err_set(err, "folder %.*s: tmp, new and cur are not on one file system",
+			    (int)len, rel);
+		}
+		/* syncfs(root) covers this folder only on the root's file system */
+		f->samedev = ss[SUB_TMP].st_dev == c->rootdev;
+	}
 	if (!(c->o->flags & SYNC_FLAG_DRY))
 		clean_tmp(f->sub[SUB_TMP]);
 	return 0;
@@ -1019,6 +1123,49 @@ static int same_content(int dirfd, const char *name, uint64_t size, const uint8_
 	return n == 0 && !memcmp(d, sha, SYNC_SHA_LEN);
 }
 
+/* Was this message stored by an earlier run that died before the server
+ * deleted it, and has a reader since moved it to cur/ or changed its
+ * flags?  Then local cur/ holds its base name with the same bytes, and a
+ * second copy would be a duplicate.  cur/ is listed once per folder and
+ * run, at its first message; a file is opened only on a base-name match. */
+static int in_local_cur(struct client *c, const uint8_t *sha)
+{
+	struct folder *f = &c->f;
+	size_t lo, hi, b = base_len(c->name);
+
+	if (!f->cur_listed) {
+		int lfd = dup(f->sub[SUB_CUR]);
+		DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+
+		f->cur_listed = 1;
+		if (!d) {
+			if (lfd >= 0)
+				close(lfd);
+			return 0;
+		}
+		f->cur = list_dir(d, base_cmp, &f->ncur);
+		closedir(d);
+	}
+	/* lower bound of the base name, then every entry sharing it */
+	for (lo = 0, hi = f->ncur; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (name_base_cmp(f->cur[mid].name, c->name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == f->ncur || base_len(f->cur[lo].name) != b || memcmp(f->cur[lo].name, c->name, b))
+		return 0;
+	if (faccessat(f->sub[c->sub], c->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;       /* the same name: place() sorts that out */
+	for (; lo < f->ncur && base_len(f->cur[lo].name) == b &&
+	    !memcmp(f->cur[lo].name, c->name, b); lo++)
+		if (strcmp(f->cur[lo].name, c->name) &&
+		    same_content(f->sub[SUB_CUR], f->cur[lo].name, c->size, sha))
+			return 1;
+	return 0;
+}
+
 static int place(struct client *c, int tmpdir, int dst, const char *name)
 {
 	if (renameat2(tmpdir, c->tmpname, dst, name, RENAME_NOREPLACE) == 0)
@@ -1066,7 +1213,12 @@ static int finish_file(struct client *c, const uint8_t *sha, struct mm_err *err)
 		unlinkat(tmpdir, c->tmpname, 0);
 		return err_sys(err, "close %s", c->path);
 	}
-	if (place(c, tmpdir, dst, c->name) == 0) {
+	if (in_local_cur(c, sha)) {
+		unlinkat(tmpdir, c->tmpname, 0);
+		c->st->already++;
+		if (c->o->verbose)
+			printf("%s (already here, read since)\n", c->path);
+	} else if (place(c, tmpdir, dst, c->name) == 0) {
 		c->st->moved++;
 		c->st->bytes += c->size;
 		if (c->o->verbose)
@@ -1117,6 +1269,18 @@ static int finish_file(struct client *c, const uint8_t *sha, struct mm_err *err)
 	return 0;
 }
 
+/* This message cannot be stored here (its folder cannot be made, tmp/ is
+ * full...): report it, read its bytes to keep the stream in step, keep
+ * nothing, confirm nothing.  The other folders still go through. */
+static int discard(struct client *c, struct mm_err *err)
+{
+	mm_warnx("%s: %s; not moved", c->path, err->msg);
+	err_clear(err);
+	c->st->failed++;
+	c->discard = 1;
+	return 0;
+}
+
 static int begin_file(struct client *c, const struct sync_frame *fr, struct mm_err *err)
 {
 	size_t plen, folderlen, cut[2] = { 0, 0 };
@@ -1149,24 +1313,21 @@ static int begin_file(struct client *c, const struct sync_frame *fr, struct mm_e
 		printf("%s\n", c->path);
 		return 0;
 	}
-	if (folder_open(c, c->path, folderlen, err) < 0)
-		return -1;
-	{
-		uint8_t r[4];
-		char hex[9];
-		random_bytes(r, sizeof r);
-		hex_encode(r, sizeof r, hex);
-		if (snprintf_ok(c->tmpname, sizeof c->tmpname, "mm-sync.%ld.%llu.%s", (long)getpid(),
-		    (unsigned long long)c->id, hex) < 0)
-			return err_set(err, "tmp name");
-	}
-	c->tmpfd = openat(c->f.sub[SUB_TMP], c->tmpname,
-	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (c->tmpfd < 0)
-		return err_sys(err, "create tmp file for %s", c->path);
 	sha_init(&c->sh);
 	c->left = c->size;
 	c->active = 1;
+	c->discard = 0;
+	if (folder_open(c, c->path, folderlen, err) < 0)
+		return discard(c, err);
+	if (snprintf_ok(c->tmpname, sizeof c->tmpname, "mm-sync.%s.%llu", c->run,
+	    (unsigned long long)c->id) < 0)
+		return err_set(err, "tmp name");
+	c->tmpfd = openat(c->f.sub[SUB_TMP], c->tmpname,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (c->tmpfd < 0) {
+		err_sys(err, "create tmp file");
+		return discard(c, err);
+	}
 	return 0;
 }
 
@@ -1191,6 +1352,14 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 	if (fstat(rootfd, &rst) < 0)
 		return err_sys(err, "local Maildir"), SYNC_LOCAL;
 	c.rootdev = rst.st_dev;
+	{
+		uint8_t r[4];
+		char hex[9];
+		random_bytes(r, sizeof r);
+		hex_encode(r, sizeof r, hex);
+		if (snprintf_ok(c.run, sizeof c.run, "%ld.%s", (long)getpid(), hex) < 0)
+			return err_set(err, "tmp name"), SYNC_LOCAL;
+	}
 	buf_init(&pl);
 	io_init(&c.io, rfd, wfd, SYNC_TIMEOUT_MS);
 	if (!st->start_ms)
@@ -1237,7 +1406,7 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 				goto fail;
 			}
 			sha_update(&c.sh, fr.payload, fr.len);
-			if (write_all(c.tmpfd, fr.payload, fr.len) < 0) {
+			if (c.tmpfd >= 0 && write_all(c.tmpfd, fr.payload, fr.len) < 0) {
 				err_sys(err, "write %s", c.path);
 				goto fail;
 			}
@@ -1253,6 +1422,10 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 			if (c.left) {
 				err_set(err, "%s: %llu bytes missing", c.path, (unsigned long long)c.left);
 				goto fail;
+			}
+			if (c.discard) {
+				drop_current(&c);
+				break;
 			}
 			sha_final(&c.sh, d);
 			if (memcmp(d, fr.payload + 8, SYNC_SHA_LEN)) {
@@ -1353,6 +1526,54 @@ out:
 	buf_free(&pl);
 	progress(&c, 1);
 	return res;
+}
+
+/* The local Maildir must take mail before any server is asked to delete:
+ * tmp/, new/ and cur/ are real directories (made unless dry), all on one
+ * file system since rename(2) cannot cross one, and tmp/ takes a new file
+ * — a probe created and removed, since access(2) says yes to root on a
+ * read-only mount. */
+int sync_local_check(int rootfd, int dry, struct mm_err *err)
+{
+	static const char *const subs[3] = { "tmp", "new", "cur" };
+	struct stat st[3];
+	int have[3] = { 0, 0, 0 };
+	char probe[64];
+	uint8_t r[4];
+	char hex[9];
+	int fd;
+
+	for (int i = 0; i < 3; i++) {
+		if (!dry && mkdirat(rootfd, subs[i], 0700) < 0 && errno != EEXIST)
+			return err_sys(err, "%s", subs[i]);
+		fd = openat(rootfd, subs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && dry && errno == ENOENT)
+			continue;
+		if (fd < 0 || fstat(fd, &st[i]) < 0) {
+			err_sys(err, "%s", subs[i]);
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		have[i] = 1;
+	}
+	for (int i = 1; i < 3; i++)
+		if (have[0] && have[i] && st[0].st_dev != st[i].st_dev)
+			return err_set(err, "tmp, new and cur are not on one file system");
+	if (dry)
+		return 0;
+	random_bytes(r, sizeof r);
+	hex_encode(r, sizeof r, hex);
+	if (snprintf_ok(probe, sizeof probe, "tmp/mm-sync.probe.%ld.%s", (long)getpid(), hex) < 0)
+		return err_set(err, "probe name");
+	fd = openat(rootfd, probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(err, "tmp: not writable");
+	close(fd);
+	if (unlinkat(rootfd, probe, 0) < 0)
+		return err_sys(err, "tmp: cannot remove a file");
+	return 0;
 }
 
 /* ---------- command-line helpers ---------- */

@@ -119,6 +119,10 @@ enum sync_result {
 enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opts *o,
     struct sync_stats *st, struct mm_err *err);
 
+/* Is the local Maildir at rootfd ready to take mail?  Makes tmp/new/cur
+ * unless dry.  0 yes, -1 no (err says why). */
+int sync_local_check(int rootfd, int dry, struct mm_err *err);
+
 /* Parse "[user@]host:PATH".  host must not start with '-'. */
 int sync_parse_source(const char *s, char **host, char **path, struct mm_err *err);
 /* Quote a word for the remote shell ssh hands its command to. */

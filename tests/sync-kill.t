@@ -1,0 +1,111 @@
+#!/bin/sh
+# mm-sync kill -9 loop: 60 rounds, each adds new messages to the server,
+# starts a run, and kills the client, the server or both with SIGKILL at a
+# random moment; then one run to the end.  After every round the union of
+# the local and the remote Maildir holds every message added so far
+# exactly once, under its own name and byte-identical; after the final
+# run the remote holds none.  The seed is printed, to replay a failure:
+# SEED=n prove tests/sync-kill.t
+. "$(dirname "$0")/lib.sh"
+need sha256sum:coreutils awk:mawk
+SYNC=$MM_BIN/mm-sync
+ROUNDS=60
+PER_ROUND=25
+SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+diag "seed $SEED"
+
+# The -e remote shell: records the server's pid, then becomes the server.
+RSH=$T/rsh.sh
+cat >"$RSH" <<SH
+#!/bin/sh
+shift
+echo \$\$ >"$T/srvpid"
+exec sh -c "exec \$*"
+SH
+chmod +x "$RSH"
+
+maildir() { mkdir -p "$1/tmp" "$1/new" "$1/cur"; }
+R=$T/remote L=$T/local O=$T/orig
+for d in "$R" "$R/.Lists" "$R/.Lists.Deep" "$R/Archive/2024" "$L" "$O"; do maildir "$d"; done
+FOLDERS="new cur .Lists/new .Lists/cur .Lists.Deep/new Archive/2024/cur"
+
+# Messages: unique bytes, sizes from 0 to ~200 KiB, flags in cur/ names.
+# The list of what was added goes to $O/list as "sha256  path".
+n=0
+add_messages() { # ROUND
+	awk -v seed="$SEED" -v round="$1" -v per="$PER_ROUND" -v folders="$FOLDERS" 'BEGIN {
+		srand(seed + round); nf = split(folders, f, " ")
+		for (i = 0; i < per; i++) {
+			k = int(rand() * nf) + 1
+			r = rand(); size = r < 0.1 ? 0 : (r < 0.9 ? int(rand() * 4000) : int(rand() * 200000))
+			name = sprintf("%d.R%dM%d.vps", 1700000000 + round, round, i)
+			if (f[k] ~ /cur$/) name = name ":2," (rand() < 0.5 ? "S" : "RS")
+			print f[k] "/" name, size
+		}
+	}' | while read -r path size; do
+		{
+			printf 'Subject: %s\n\n' "$path"
+			head -c "$size" /dev/urandom | od -An -tx1 | head -c "$size"
+		} >"$R/$path"
+		(cd "$R" && sha256sum "$path") >>"$O/list"
+	done
+}
+
+# union: "sha256  path" of every message on either side, sorted
+union() {
+	{ (cd "$R" && find . -type f \( -path '*/new/*' -o -path '*/cur/*' \) -printf '%P\0' | xargs -0r sha256sum)
+	  (cd "$L" && find . -type f \( -path '*/new/*' -o -path '*/cur/*' \) -printf '%P\0' | xargs -0r sha256sum)
+	} | LC_ALL=C sort
+}
+
+# alive PID: running, not a zombie waiting for init to reap it
+alive() {
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+delays=$(awk -v seed="$SEED" -v n="$ROUNDS" 'BEGIN { srand(seed)
+	for (i = 0; i < n; i++) printf "%.3f %d\n", rand() * 0.04, int(rand() * 3) }')
+bad=0 killed_c=0 killed_s=0 round=0
+echo "$delays" >"$T/delays"
+while read -r delay who; do
+	round=$((round + 1))
+	add_messages "$round"
+	rm -f "$T/srvpid"
+	"$SYNC" -e "$RSH" --remote-path "$SYNC" "x:$R" "$L" >/dev/null 2>&1 &
+	cpid=$!
+	sleep "$delay"
+	spid=$(cat "$T/srvpid" 2>/dev/null)
+	case $who in
+	0) kill -9 "$cpid" 2>/dev/null && killed_c=$((killed_c + 1)) ;;
+	1) [ -n "$spid" ] && kill -9 "$spid" 2>/dev/null && killed_s=$((killed_s + 1)) ;;
+	2) kill -9 "$cpid" 2>/dev/null && killed_c=$((killed_c + 1))
+	   [ -n "$spid" ] && kill -9 "$spid" 2>/dev/null && killed_s=$((killed_s + 1)) ;;
+	esac
+	wait "$cpid" 2>/dev/null
+	# the server ends on its own once its client is gone
+	i=0
+	while [ -n "$spid" ] && alive "$spid" && [ $i -lt 200 ]; do sleep 0.02; i=$((i + 1)); done
+	# Between rounds a message may be on both sides (stored and durable
+	# here, not yet deleted there); none may be missing, damaged or extra.
+	union | uniq >"$T/union"
+	if ! LC_ALL=C sort "$O/list" | cmp -s - "$T/union"; then
+		bad=$((bad + 1))
+		[ $bad -le 3 ] && diag "round $round (delay $delay, kill $who): messages differ" &&
+			LC_ALL=C sort "$O/list" | diff - "$T/union" | head -5 | sed 's/^/# /'
+	fi
+done <"$T/delays"
+is "$bad" 0 "after each of $ROUNDS kill -9 rounds every message is still there, byte-identical, nothing extra"
+diag "clients killed $killed_c times, servers $killed_s times"
+ok "the loop killed clients" test "$killed_c" -gt 5
+ok "the loop killed servers" test "$killed_s" -gt 5
+ok "some rounds moved messages" test "$(find "$L" -type f -path '*/new/*' | wc -l)" -gt 0
+
+"$SYNC" -e "$RSH" --remote-path "$SYNC" "x:$R" "$L" 2>"$T/err"
+is "$?" 0 "the final run exits 0"
+is "$(union)" "$(LC_ALL=C sort "$O/list")" "the union still holds every message exactly once, byte-identical"
+is "$(find "$R" -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l | tr -d ' ')" 0 "the remote holds none"
+is "$(wc -l <"$O/list" | tr -d ' ')" $((ROUNDS * PER_ROUND)) "all $((ROUNDS * PER_ROUND)) messages counted"
+is "$(find "$L" -name '*mmsync-*' | wc -l | tr -d ' ')" 0 "no message was stored twice under a fresh name"
+
+done_testing
