@@ -31,29 +31,6 @@ static void usage(FILE *f)
 	    KEYS_RSA_BITS_MIN, KEYS_RSA_BITS_MAX, KEYS_RSA_BITS_DEFAULT, KEYS_DEFAULT_SUBDIR);
 }
 
-/* mkdir -p with mode for the directories it creates. */
-static int mkdirs(const char *path, mode_t mode, struct mm_err *err)
-{
-	char *p = xstrdup(path);
-
-	for (char *s = p + 1; ; s++) {
-		if (*s == '/' || *s == 0) {
-			char c = *s;
-			*s = 0;
-			if (mkdir(p, mode) < 0 && errno != EEXIST) {
-				err_sys(err, "mkdir %s", p);
-				free(p);
-				return -1;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -140,7 +117,7 @@ int main(int argc, char **argv)
 			mm_die(EX_USAGE, "selector %s is already used by %s; choose another with -s",
 			    sel, path[other][KEYS_PRIVATE]);
 	}
-	if (mkdirs(dir, 0700, &err) < 0)
+	if (mkdir_p(dir, 0700, &err) < 0)
 		mm_die(EX_CANTCREAT, "%s", err.msg);
 
 	struct buf pem, rec, out;

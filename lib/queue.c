@@ -295,28 +295,6 @@ long long queue_backoff(unsigned attempts)
 	return s > QUEUE_BACKOFF_MAX ? QUEUE_BACKOFF_MAX : s;
 }
 
-static int mkdir_p(const char *path, struct mm_err *err)
-{
-	char *p = xstrdup(path);
-
-	for (char *s = p + 1; ; s++) {
-		if (*s == '/' || *s == 0) {
-			char c = *s;
-			*s = 0;
-			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-				err_sys(err, "mkdir %s", p);
-				free(p);
-				return -1;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return 0;
-}
-
 int queue_open(struct queue *q, const char *dir, struct mm_err *err)
 {
 	static const char *const sub[] = { "tmp", "msg", "env" };
@@ -324,7 +302,7 @@ int queue_open(struct queue *q, const char *dir, struct mm_err *err)
 	q->dir = xstrdup(dir);
 	for (size_t i = 0; i < MM_NELEM(sub); i++) {
 		char *p = xasprintf("%s/%s", dir, sub[i]);
-		int r = mkdir_p(p, err);
+		int r = mkdir_p(p, 0700, err);
 		free(p);
 		if (r < 0) {
 			queue_close(q);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -557,4 +558,27 @@ void hex_encode(const void *p, size_t n, char *out)
 		out[2 * i + 1] = hx[s[i] & 15];
 	}
 	out[2 * n] = '\0';
+}
+
+/* mkdir -p: the directories it creates get mode; existing ones are kept. */
+int mkdir_p(const char *path, mode_t mode, struct mm_err *err)
+{
+	char *p = xstrdup(path);
+
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == 0) {
+			char c = *s;
+			*s = 0;
+			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+				err_sys(err, "mkdir %s", p);
+				free(p);
+				return -1;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return 0;
 }

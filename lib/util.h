@@ -87,6 +87,9 @@ int parse_duration(const char *s, long long *seconds);
 /* Parse a size: "1024", "50k", "50M", "1G" -> bytes. */
 int parse_size(const char *s, size_t *bytes);
 
+/* mkdir -p PATH; directories it makes get MODE. */
+int mkdir_p(const char *path, mode_t mode, struct mm_err *err);
+
 /* Read all of an fd (at most max bytes; -1 with err if larger). */
 int read_fd_all(int fd, size_t max, struct buf *out, struct mm_err *err);
 int read_file_all(const char *path, size_t max, struct buf *out, struct mm_err *err);

@@ -1,7 +1,7 @@
 # tests/lib.sh — shared helpers for the integration tests (POSIX sh, TAP).
 #
 #   . "$(dirname "$0")/lib.sh"
-#   need nsd swaks              # fail loudly (not skip) if a peer is missing
+#   need nsd swaks              # a missing peer fails the run loudly
 #   start_nsd zone1 zone2...    # real nsd on 127.0.0.1:$NSD_PORT serving
 #                               # tests/zones/<zone>.zone; sets MM_RESOLVER
 #   ok CMD... / is GOT WANT NAME / like GOT REGEX NAME / done_testing
@@ -104,7 +104,7 @@ bail() {
 }
 
 # need PROG[:PACKAGE]...: a missing peer fails the test run, naming the
-# package to install; it is never a silent skip.
+# package to install; a missing peer never passes quietly.
 need() {
 	for _n in "$@"; do
 		_prog=${_n%%:*}
