@@ -20,7 +20,7 @@
 
 /* Selectors found under --root for one domain. */
 struct rootsel {
-	char *v[DNSCHECK_ROOT_USERS_MAX];
+	char **v;
 	size_t n;
 };
 
@@ -687,13 +687,14 @@ static void root_selectors(struct ctx *c, const char *d, struct rootsel *out)
 	struct dirent *e;
 
 	out->n = 0;
+	out->v = NULL;
 	if (!dp) {
 		if (!c->dry)
 			add(c, "dkim", d, DNSCHECK_WARN, NULL, "--root: %s: %s", dir, strerror(errno));
 		free(dir);
 		return;
 	}
-	while ((e = readdir(dp)) && out->n < DNSCHECK_ROOT_USERS_MAX) {
+	while ((e = readdir(dp))) {
 		struct stat st;
 		char *p;
 
@@ -702,8 +703,19 @@ static void root_selectors(struct ctx *c, const char *d, struct rootsel *out)
 			continue;
 		p = xasprintf("%s/%s", dir, e->d_name);
 		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && dns_name_ok(e->d_name, NULL) == 0 &&
-		    !strchr(e->d_name, '.'))
+		    !strchr(e->d_name, '.')) {
+			if (out->n == DNSCHECK_ROOT_USERS_MAX) {
+				/* said, not silently dropped */
+				if (!c->dry)
+					add(c, "dkim", d, DNSCHECK_WARN, NULL,
+					    "--root: %s has more than %d mailboxes; only %d were checked",
+					    dir, DNSCHECK_ROOT_USERS_MAX, DNSCHECK_ROOT_USERS_MAX);
+				free(p);
+				break;
+			}
+			out->v = xreallocarray(out->v, out->n + 1, sizeof *out->v);
 			out->v[out->n++] = xstrdup(e->d_name);
+		}
 		free(p);
 	}
 	closedir(dp);
@@ -964,6 +976,7 @@ static void check_domain1(struct ctx *c, const char *d)
 			check_dkim(c, d, rootsel.v[i], NULL);
 			free(rootsel.v[i]);
 		}
+		free(rootsel.v);
 	}
 	check_dmarc(c, d);
 	for (i = 0; i < c->o->nips; i++)

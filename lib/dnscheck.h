@@ -26,7 +26,7 @@
 #include "util.h"
 
 #define DNSCHECK_LIST_MAX      64     /* --ip, --selector, --dnsbl each */
-#define DNSCHECK_ROOT_USERS_MAX 64    /* selectors taken from --root per domain */
+#define DNSCHECK_ROOT_USERS_MAX 4096  /* selectors taken from --root per domain (more: a WARN) */
 #define DNSCHECK_PASSES_MAX    16     /* planning passes (dependency depth bound) */
 #define DNSCHECK_ADDRS_MAX     64     /* addresses checked per domain */
 #define DNSCHECK_TXT_CHUNK     255    /* octets per character-string in a fix */

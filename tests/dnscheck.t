@@ -124,6 +124,12 @@ run --root "$T/root" good.test
 is "$(st dkim sel._domainkey.good.test)" PASS "--root: user sel's key checked"
 is "$(st dkim nokey._domainkey.good.test)" FAIL "--root: user without a key"
 unlike "$OUT" 'hidden._domainkey' "--root: dot directories skipped"
+# past the per-domain limit (DNSCHECK_ROOT_USERS_MAX, 4096) the rest is said, not dropped
+mkdir -p "$T/big/good.test"
+(cd "$T/big/good.test" && seq -f 'u%g' 1 4097 | xargs mkdir)
+run --root "$T/big" good.test
+like "$OUT" 'has more than 4096 mailboxes; only 4096 were checked' "--root: over the limit is a WARN"
+is "$(printf '%s\n' "$OUT" | grep -c '"subject":"u[0-9]*\._domainkey\.good\.test"')" 4096 "--root: 4096 selectors checked, not one more"
 
 # --- MX faults ---
 run nomx.fault.test

@@ -171,6 +171,7 @@ start_nsd() {
 		echo "  verbosity: 1"
 		echo "  server-count: 1"
 		echo "  tcp-count: 64"
+		echo "  rrl-ratelimit: 0          # the tests ask fast; no response rate limiting"
 		echo "remote-control:"
 		echo "  control-enable: no"
 		for z in "$@"; do
