@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -160,7 +161,7 @@ void submit_reply(const struct submit_result *res, struct smtpd_reply *r)
 		smtpd_reply_set(r, 550, "5.7.1 submit: sender mismatch: %s", w);
 		break;
 	case SUBMIT_REPLAYED:
-		smtpd_reply_set(r, 550, "5.7.1 submit: replayed: this signature was already accepted "
+		smtpd_reply_set(r, 550, SUBMIT_REPLAYED_REPLY " this signature was already accepted "
 		    "once (the message was taken then)");
 		break;
 	case SUBMIT_TEMP:
@@ -800,6 +801,90 @@ long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_
 	return done;
 }
 
+/* A held job that no pending file speaks for, looked at with the cache
+ * lock: 1 released (a replay entry proves the commit), 2 removed (none:
+ * the 250 was never given), 0 left (not held, gone, or a runner has it). */
+static int decide_orphan(struct submit_replay *rp, struct queue *q, const char *id, time_t now,
+    struct mm_err *err)
+{
+	struct submit_result res;
+	struct queue_env e;
+	struct buf m;
+	struct mm_err le;
+	int fd, r, seen;
+
+	r = queue_lock(q, id, &fd, err);
+	if (r <= 0)
+		return r;
+	buf_init(&m);
+	queue_env_init(&e);
+	r = queue_load(q, id, &e, &m, &le);
+	if (r != 0 || e.next_try != SUBMIT_HELD) {
+		r = 0;                  /* unreadable jobs are the runner's to report */
+		goto out;
+	}
+	memset(&res, 0, sizeof res);
+	res.nids = submit_msg_ids(m.data, m.len, res.ids, DKIMV_SIGS_MAX);
+	seen = res.nids ? submit_replay_seen(rp, &res, err) : 0;
+	if (seen < 0) {
+		r = -1;
+	} else if (seen) {
+		e.next_try = (long long)now;
+		r = queue_update(q, &e, err) < 0 ? -1 : 1;
+	} else {
+		r = queue_remove(q, id, err) < 0 ? -1 : 2;
+	}
+	if (r > 0)
+		log_warn("replay cache: held job %s left by a dead session: %s", id,
+		    r == 1 ? "its signature was recorded, released" :
+		    "its signature was never recorded (no 250 was given), removed");
+out:
+	queue_env_free(&e);
+	buf_free(&m);
+	close(fd);
+	return r;
+}
+
+long submit_runner_recover(struct queue *q, const char *queue_dir, const char *root, time_t now,
+    struct mm_err *err)
+{
+	struct submit_replay rp;
+	struct stat st;
+	char *path, **jobs = NULL;
+	size_t nj = 0;
+	long done;
+	int rootfd;
+
+	path = xasprintf("%s/%s", queue_dir, SUBMIT_REPLAY_DIR);
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(path);
+		return 0;               /* no mm-recv --submit feeds this queue */
+	}
+	free(path);
+	if (submit_replay_open(&rp, queue_dir, err) < 0)
+		return -1;
+	if (submit_replay_lock(&rp, err) < 0) {
+		submit_replay_close(&rp);
+		return -1;
+	}
+	rootfd = root ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	done = submit_recover(&rp, q, rootfd, now, err);
+	if (done >= 0 && queue_list(q, &jobs, &nj, err) < 0)
+		done = -1;
+	for (size_t j = 0; j < nj && done >= 0; j++) {
+		int r = decide_orphan(&rp, q, jobs[j], now, err);
+		if (r < 0)
+			done = -1;
+		else if (r > 0)
+			done++;
+	}
+	queue_ids_free(jobs, nj);
+	if (rootfd >= 0)
+		close(rootfd);
+	submit_replay_close(&rp);      /* closing the lock file unlocks */
+	return done;
+}
+
 long submit_replay_sweep(struct submit_replay *rp, time_t now, long long window, int force,
     struct mm_err *err)
 {
@@ -1018,6 +1103,15 @@ static int note_copy(void *ctx, const char *folder, const char *name)
 	return 0;
 }
 
+/* Tests only (SUBMIT_TEST_KILL_ENV): die here as a SIGKILL would. */
+static void test_kill_at(const char *point)
+{
+	const char *v = getenv(SUBMIT_TEST_KILL_ENV);
+
+	if (v && !strcmp(v, point))
+		(void)raise(SIGKILL);
+}
+
 static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct smtpd_reply *r)
 {
 	struct submit *sb = ctx;
@@ -1071,6 +1165,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 			smtpd_reply_set(r, 451, "4.3.0 cannot queue the message now: try again later");
 		return -1;
 	}
+	test_kill_at("queued");
 	noter.sb = sb;
 	noter.res = &res;
 	buf_init(&noter.lines);
@@ -1087,6 +1182,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 		queue_env_free(&e);
 		return -1;
 	}
+	test_kill_at("delivered");
 	if (submit_replay_record(&sb->rp, &res, &err) < 0)
 		log_err("%s: %s: replay cache: %s (the message is accepted; the next session "
 		    "finishes the record)", s->id, s->peer_ip, err.msg);

@@ -79,7 +79,13 @@
 #define SUBMIT_REPLAY_ID_LEN  64      /* hex SHA-256 */
 #define SUBMIT_PENDING_DIR    "pending" /* under replay/: sessions in their commit */
 #define SUBMIT_HELD           253402300799LL /* next-try of a job not yet released (9999-12-31) */
+/* the refusal of a signature taken before: mm-send counts its resend as sent */
+#define SUBMIT_REPLAYED_REPLY "5.7.1 submit: replayed:"
 #define SUBMIT_RELEASE_TRIES  200     /* 10 ms apart: a runner locks a job only to look at it */
+/* Tests only: "queued" (the held job is on disk, no Maildir copy yet) or
+ * "delivered" (the copies too, no replay entry yet) makes the session die
+ * there by SIGKILL, leaving exactly what a crash at that point leaves. */
+#define SUBMIT_TEST_KILL_ENV  "MM_SUBMIT_TEST_KILL"
 
 enum submit_verdict {
 	SUBMIT_OK = 0,
@@ -184,6 +190,20 @@ int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *e
  * crash ordering above); rootfd is the mail root (-1: no Maildir check).
  * Returns how many were handled, -1 on error. */
 long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_t now,
+    struct mm_err *err);
+/*
+ * The queue runner's part (mm-send -q): when queue_dir has a replay cache
+ * (mm-recv --submit feeds the queue), take the sessions' lock, finish what
+ * dead sessions left in pending/ (submit_recover, rootfd from root; NULL or
+ * unopenable: no Maildir check), then decide every held job no pending
+ * file speaks for: no session is inside its commit while the lock is held,
+ * so such a job is a dead or failed session's; it is released when one of
+ * its signatures is recorded (the commit reached step 3) and removed when
+ * none is (the session never gave its 250: the client resends).  So an
+ * orphaned commit is decided by the next timer run, not only by the next
+ * submission.  Returns how many were decided, 0 without a cache, -1 on error.
+ */
+long submit_runner_recover(struct queue *q, const char *queue_dir, const char *root, time_t now,
     struct mm_err *err);
 /* With the lock held: remove entries older than 2 * window + SUBMIT_SLACK,
  * unless a sweep ran in the last SUBMIT_SWEEP_EVERY seconds (force: always).
