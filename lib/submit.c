@@ -535,7 +535,7 @@ static int is_id(const char *s)
 	return n == SUBMIT_REPLAY_ID_LEN;
 }
 
-int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res,
+int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res, int local,
     struct mm_err *err)
 {
 	struct buf b;
@@ -547,6 +547,8 @@ int submit_pending_begin(struct submit_replay *rp, const struct submit_result *r
 	for (size_t i = 0; i < res->nids; i++)
 		buf_printf(&b, "%s%s", i ? " " : "", res->ids[i]);
 	buf_putc(&b, '\n');
+	if (local)
+		buf_puts(&b, SUBMIT_PENDING_LOCAL "\n");
 	fd = openat(rp->pendfd, res->ids[0], O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0)
@@ -616,26 +618,37 @@ size_t submit_msg_ids(const char *msg, size_t len, char ids[][SUBMIT_REPLAY_ID_L
 	return n;
 }
 
-int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *err)
+/* Lock a job a runner may be looking at (it holds the lock only for
+ * that): 1 locked (*fd), 0 gone, -1 error or still locked. */
+static int lock_job(struct queue *q, const char *id, int *fd, struct mm_err *err)
 {
 	struct queue_env e;
 	struct mm_err le;
-	int fd = -1, r = 0;
+	int r = 0;
 
 	for (int i = 0; i < SUBMIT_RELEASE_TRIES; i++) {
-		r = queue_lock(q, id, &fd, err);
+		r = queue_lock(q, id, fd, err);
 		if (r != 0)
 			break;
 		queue_env_init(&e);
 		if (queue_load(q, id, &e, NULL, &le) == 1)
-			return 0;                       /* gone: nothing to release */
+			return 0;                       /* gone */
 		queue_env_free(&e);
 		usleep(10000);                          /* a runner is looking at it */
 	}
-	if (r < 0)
-		return -1;
 	if (r == 0)
 		return err_set(err, "job %s: locked by a runner for too long", id);
+	return r;
+}
+
+int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *err)
+{
+	struct queue_env e;
+	int fd = -1, r;
+
+	r = lock_job(q, id, &fd, err);
+	if (r <= 0)
+		return r;
 	queue_env_init(&e);
 	r = queue_load(q, id, &e, NULL, err);
 	if (r == 0 && e.next_try == SUBMIT_HELD) {
@@ -648,10 +661,10 @@ int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *e
 	return r;
 }
 
-/* The held job whose message carries one of res's signatures: released,
- * 1; none, 0. */
-static int release_held(struct queue *q, const struct submit_result *res, time_t now,
-    struct mm_err *err)
+/* The held job whose message carries one of res's signatures: its id
+ * into id, 1; none, 0. */
+static int find_held(struct queue *q, const struct submit_result *res,
+    char id[QUEUE_ID_MAX + 1], struct mm_err *err)
 {
 	char **jobs = NULL;
 	size_t nj = 0;
@@ -683,14 +696,28 @@ static int release_held(struct queue *q, const struct submit_result *res, time_t
 			for (size_t a = 0; a < n && !found; a++)
 				for (size_t b = 0; b < res->nids && !found; b++)
 					found = !strcmp(ids[a], res->ids[b]);
-			if (found && submit_release(q, jobs[j], now, err) < 0)
-				found = -1;
+			if (found && snprintf_ok(id, QUEUE_ID_MAX + 1, "%s", jobs[j]) < 0)
+				found = 0;
 		}
 		queue_env_free(&e);
 		buf_free(&m);
 	}
 	queue_ids_free(jobs, nj);
 	return found;
+}
+
+/* Remove a held job that was never committed; a runner looking at it is
+ * waited for as submit_release does. */
+static int withdraw(struct queue *q, const char *id, struct mm_err *err)
+{
+	int fd = -1, r;
+
+	r = lock_job(q, id, &fd, err);
+	if (r <= 0)
+		return r;
+	r = queue_remove(q, id, err);
+	close(fd);
+	return r;
 }
 
 /* 1 if ROOT/folder/new/name, or a cur/ name:2,... of it, exists. */
@@ -743,7 +770,8 @@ long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_
 		struct submit_result res;
 		struct buf b;
 		char *p, *line, *save = NULL, *lsave = NULL;
-		int pfd, seen, held, local;
+		char held_id[QUEUE_ID_MAX + 1];
+		int pfd, seen, held, local, want_local, taken;
 
 		if (!is_id(de->d_name))
 			continue;
@@ -757,12 +785,16 @@ long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_
 			continue;
 		}
 		close(pfd);
-		local = 0;
+		local = want_local = 0;
 		for (line = strtok_r(b.data ? b.data : (char *)"", "\n", &lsave); line;
 		    line = strtok_r(NULL, "\n", &lsave)) {
 			char *w1, *w2, *w3;
 			save = NULL;
 			w1 = strtok_r(line, " ", &save);
+			if (w1 && !strcmp(w1, SUBMIT_PENDING_LOCAL)) {
+				want_local = 1;
+				continue;
+			}
 			if (w1 && !strcmp(w1, "maildir")) {
 				w2 = strtok_r(NULL, " ", &save);
 				w3 = strtok_r(NULL, " ", &save);
@@ -780,20 +812,29 @@ long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_
 			continue;
 		}
 		seen = submit_replay_seen(rp, &res, err);
-		held = release_held(q, &res, now, err);
+		held = seen < 0 ? -1 : find_held(q, &res, held_id, err);
 		if (seen < 0 || held < 0) {
 			closedir(d);
 			return -1;
 		}
-		/* a held job or a delivered copy proves the commit; an entry too */
-		if ((held || seen || local) && submit_replay_record(rp, &res, err) < 0) {
+		/* an entry proves the commit (the copies came before it); a copy
+		 * found here does; so does the held job, unless copies were due
+		 * here and none was made (the session died before them: the job
+		 * goes, and the resend brings both) */
+		taken = seen || local || (held && !want_local);
+		if (held && (taken ? submit_release(q, held_id, now, err) :
+		    withdraw(q, held_id, err)) < 0) {
+			closedir(d);
+			return -1;
+		}
+		if (taken && submit_replay_record(rp, &res, err) < 0) {
 			closedir(d);
 			return -1;
 		}
 		log_warn("replay cache: finished the commit of %.16s... left by a dead session: %s",
-		    res.ids[0], held ? "job released, signature recorded" : local ?
-		    "delivered here, signature recorded" : seen ? "signature was recorded" :
-		    "nothing had been committed");
+		    res.ids[0], !taken ? (held ? "its copies here were never made: job removed" :
+		    "nothing had been committed") : held ? "job released, signature recorded" :
+		    local ? "delivered here, signature recorded" : "signature was recorded");
 		(void)unlinkat(rp->pendfd, de->d_name, 0);
 		done++;
 	}
@@ -1122,7 +1163,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	struct mx_note note;
 	char fs[ADDR_STR_MAX];
 	long copies = 0;
-	int seen;
+	int seen, local = 0;
 
 	if (submit_check(&sb->conf, &sb->dns, &s->mail, s->mail_null, msg->data, msg->len,
 	    time(NULL), &res, &err) < 0 || res.v != SUBMIT_OK) {
@@ -1151,7 +1192,9 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	}
 	/* The crash ordering of submit.h: pending, held job + Maildir,
 	 * replay entries, release. */
-	if (submit_pending_begin(&sb->rp, &res, &err) < 0)
+	for (size_t i = 0; i < s->nrcpt && !local; i++)
+		local = s->rcpt[i].data != NULL;      /* ours: a Maildir copy */
+	if (submit_pending_begin(&sb->rp, &res, local, &err) < 0)
 		goto temp_locked;
 	queue_env_init(&e);
 	if (enqueue(sb, s, msg, &e, &err) < 0) {

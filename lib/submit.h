@@ -39,17 +39,21 @@
  *      runner touches it) and the Maildir copies are delivered;
  *   3. the replay entries are written (O_EXCL, fsync, fsync of the dir);
  *   4. the job is released (next-try now), the pending file removed, 250.
- * A session that takes the lock first finishes what a dead one left in
- * pending/ (only a dead session leaves one there: the lock is held from 1
- * to 4): a held job whose message carries those signatures proves the
- * commit, so the job is released and the entries written (the resend is
- * then refused as a replay, and the job delivers the message once); so
- * does a Maildir copy that the pending file names (each copy's final name
- * is noted there before it is linked into new/) found in new/ or cur/;
- * without either nothing was committed and the pending file is dropped
- * (the resend is accepted).  Left undecidable: a local copy that mm-sync
- * already took home, and a held job that an administrator's
- * "mm-send -q --now" delivered, before the next session came.
+ * A session (or a queue run: submit_runner_recover) that takes the lock
+ * first finishes what a dead one left in pending/ (only a dead session
+ * leaves one there: the lock is held from 1 to 4): a replay entry proves
+ * the commit; so does a Maildir copy that the pending file names (each
+ * copy's final name is noted there before it is linked into new/) found
+ * in new/ or cur/; so does a held job whose message carries those
+ * signatures, unless the pending file says copies were due here ("local")
+ * and none was found (the session died between the job and the copies).
+ * Committed: the job is released and the entries written (the resend is
+ * then refused as a replay, which mm-send counts as sent, and the job
+ * delivers the message once).  Not committed: the held job is removed
+ * and the pending file dropped (the resend is accepted and brings every
+ * copy).  Left undecidable: a local copy that mm-sync already took home
+ * before the next session or queue run came (its resend is taken again).
+ * No queue run sends a held job, not even with --now.
  *
  * An entry is needed only while its signature could still pass
  * the t= check: it is removed when older than 2 * window + SUBMIT_SLACK
@@ -78,6 +82,7 @@
 #define SUBMIT_REPLAY_DIR     "replay"
 #define SUBMIT_REPLAY_ID_LEN  64      /* hex SHA-256 */
 #define SUBMIT_PENDING_DIR    "pending" /* under replay/: sessions in their commit */
+#define SUBMIT_PENDING_LOCAL  "local"   /* pending line: Maildir copies are due */
 #define SUBMIT_HELD           253402300799LL /* next-try of a job not yet released (9999-12-31) */
 /* the refusal of a signature taken before: mm-send counts its resend as sent */
 #define SUBMIT_REPLAYED_REPLY "5.7.1 submit: replayed:"
@@ -173,10 +178,10 @@ int submit_replay_seen(struct submit_replay *rp, const struct submit_result *res
 /* With the lock held: record every id of res durably. */
 int submit_replay_record(struct submit_replay *rp, const struct submit_result *res,
     struct mm_err *err);
-/* With the lock held: note that res is being committed (step 1), and that
- * it is done (step 4).  submit_pending_add appends lines ("maildir FOLDER
+/* With the lock held: note that res is being committed (step 1; local:
+ * copies are due in Maildir too), and that it is done (step 4).  submit_pending_add appends lines ("maildir FOLDER
  * NAME": a copy about to be linked into ROOT/FOLDER/new/NAME) durably. */
-int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res,
+int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res, int local,
     struct mm_err *err);
 int submit_pending_add(struct submit_replay *rp, const struct submit_result *res,
     const char *lines, size_t len, struct mm_err *err);

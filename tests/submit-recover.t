@@ -74,6 +74,23 @@ is "$(ls "$T/lq/env" | wc -l | tr -d ' ')" 0 "the laptop's queue is empty"
 timer_run
 is "$(far a2)" 1 "exactly once"
 
+# ---- killed after queueing, before the Maildir copy that was due too: the
+# commit is not complete, the job goes, and the resend brings both copies
+msg "you@example.org, pal@far.test" a4 |
+	$SEND --via "env MM_SUBMIT_TEST_KILL=queued $SUB" -t 2>"$T/err"
+like "$(cat "$T/err")" 'queued as' "a session died between its held job and its Maildir copy"
+is "$(held)" 1 "its job is held"
+is "$(here a4)" 0 "no local copy"
+timer_run
+like "$(cat "$T/run.err")" 'copies here were never made: job removed' "the timer's run withdraws the job"
+is "$(jobs)" 0 "the server's queue is empty"
+is "$(far a4)" 0 "nothing relayed"
+resend
+unlike "$(cat "$T/resend.err")" 'taken this message before' "the resend is accepted anew"
+is "$(here a4)" 1 "the local copy made once"
+timer_run
+is "$(far a4)" 1 "relayed once"
+
 # ---- a held job nothing proves (its pending note gone, no replay entry:
 # what a session leaves that could not withdraw its job after a failure
 # before its 250): removed, and the resend is accepted anew

@@ -680,7 +680,9 @@ static void run_job(struct run *run, struct queue_env *e, struct buf *m)
 	struct mm_err err = { 0 };
 	size_t n = 0, pending = 0;
 	int perm = 0, expired = 0, changed = 0, unreported = 0;
-	int due = e->next_try <= run->now || o.now;
+	/* a held job belongs to a live submit session (a full run decided
+	 * the dead ones' first): not even --now sends it before its release */
+	int due = (e->next_try <= run->now || o.now) && e->next_try != SUBMIT_HELD;
 
 	for (size_t i = 0; i < e->nr; i++) {
 		if (e->r[i].state == QUEUE_PENDING)
