@@ -852,8 +852,16 @@ static int decide_orphan(struct submit_replay *rp, struct queue *q, const char *
 	struct queue_env e;
 	struct buf m;
 	struct mm_err le;
-	int fd, r, seen;
+	int fd, r, seen, held;
 
+	/* the envelope alone first: most jobs are not held, and their
+	 * messages are not read under the sessions' lock */
+	queue_env_init(&e);
+	r = queue_load(q, id, &e, NULL, &le);
+	held = r == 0 && e.next_try == SUBMIT_HELD;
+	queue_env_free(&e);
+	if (!held)
+		return 0;
 	r = queue_lock(q, id, &fd, err);
 	if (r <= 0)
 		return r;
