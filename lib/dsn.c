@@ -243,11 +243,26 @@ int dsn_build(const struct dsn *d, const char *orig, size_t len, struct buf *out
 	return 0;
 }
 
+/* One durable copy (head, then msg) into the Maildir open at fd. */
+static int deliver_to(int fd, const char *head, const char *host, const char *msg, size_t len,
+    struct mm_err *err)
+{
+	struct maildir_tx tx;
+	int r;
+
+	maildir_tx_init(&tx, host);
+	r = maildir_tx_add(&tx, fd, head, strlen(head), msg, len, err);
+	if (r < 0)
+		maildir_tx_abort(&tx);
+	else if ((r = maildir_tx_commit(&tx, err)) == 0)   /* a failed commit undid itself */
+		maildir_tx_free(&tx);
+	return r < 0 ? -1 : 0;
+}
+
 int dsn_deliver_local(const char *root, const char *addr, const char *host, const char *msg,
     size_t len, struct mm_err *err)
 {
 	struct addr a;
-	struct maildir_tx tx;
 	char base[ADDR_LOCAL_MAX + 1], suffix[ADDR_LOCAL_MAX + 1], head[DSN_HEAD_MAX];
 	int rootfd, dfd, lfd, r;
 
@@ -277,12 +292,25 @@ int dsn_deliver_local(const char *root, const char *addr, const char *host, cons
 		close(lfd);
 		return err_set(err, "dsn: address too long");
 	}
-	maildir_tx_init(&tx, host);
-	r = maildir_tx_add(&tx, lfd, head, strlen(head), msg, len, err);
-	if (r < 0)
-		maildir_tx_abort(&tx);
-	else if ((r = maildir_tx_commit(&tx, err)) == 0)   /* a failed commit undid itself */
-		maildir_tx_free(&tx);
+	r = deliver_to(lfd, head, host, msg, len, err);
 	close(lfd);
 	return r < 0 ? -1 : 1;
+}
+
+int dsn_deliver_maildir(const char *dir, const char *host, const char *msg, size_t len,
+    struct mm_err *err)
+{
+	int fd, r;
+
+	/* the user's own setting: a symlinked ~/Maildir is followed */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, "%s", dir);
+	r = maildir_prepare(fd, err);
+	if (r == 0)
+		r = deliver_to(fd, "Return-Path: <>\n", host, msg, len, err);
+	close(fd);
+	if (r < 0 && !strstr(err->msg, dir))
+		err_wrap(err, "%s", dir);
+	return r < 0 ? -1 : 0;
 }

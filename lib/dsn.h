@@ -74,4 +74,13 @@ int dsn_build(const struct dsn *d, const char *orig, size_t len, struct buf *out
 int dsn_deliver_local(const char *root, const char *addr, const char *host, const char *msg,
     size_t len, struct mm_err *err);
 
+/*
+ * Deliver a report into the Maildir DIR itself (mm-send --bounce-maildir:
+ * the user's own ~/Maildir on the laptop, where a bounce cannot go back
+ * out through the relay).  DIR must exist; its tmp/, new/, cur/ are made
+ * if missing.  Returns 0 once durable, -1 on error.
+ */
+int dsn_deliver_maildir(const char *dir, const char *host, const char *msg, size_t len,
+    struct mm_err *err);
+
 #endif

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -160,7 +161,7 @@ void submit_reply(const struct submit_result *res, struct smtpd_reply *r)
 		smtpd_reply_set(r, 550, "5.7.1 submit: sender mismatch: %s", w);
 		break;
 	case SUBMIT_REPLAYED:
-		smtpd_reply_set(r, 550, "5.7.1 submit: replayed: this signature was already accepted "
+		smtpd_reply_set(r, 550, SUBMIT_REPLAYED_REPLY " this signature was already accepted "
 		    "once (the message was taken then)");
 		break;
 	case SUBMIT_TEMP:
@@ -534,7 +535,7 @@ static int is_id(const char *s)
 	return n == SUBMIT_REPLAY_ID_LEN;
 }
 
-int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res,
+int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res, int local,
     struct mm_err *err)
 {
 	struct buf b;
@@ -546,6 +547,8 @@ int submit_pending_begin(struct submit_replay *rp, const struct submit_result *r
 	for (size_t i = 0; i < res->nids; i++)
 		buf_printf(&b, "%s%s", i ? " " : "", res->ids[i]);
 	buf_putc(&b, '\n');
+	if (local)
+		buf_puts(&b, SUBMIT_PENDING_LOCAL "\n");
 	fd = openat(rp->pendfd, res->ids[0], O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0)
@@ -615,26 +618,37 @@ size_t submit_msg_ids(const char *msg, size_t len, char ids[][SUBMIT_REPLAY_ID_L
 	return n;
 }
 
-int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *err)
+/* Lock a job a runner may be looking at (it holds the lock only for
+ * that): 1 locked (*fd), 0 gone, -1 error or still locked. */
+static int lock_job(struct queue *q, const char *id, int *fd, struct mm_err *err)
 {
 	struct queue_env e;
 	struct mm_err le;
-	int fd = -1, r = 0;
+	int r = 0;
 
 	for (int i = 0; i < SUBMIT_RELEASE_TRIES; i++) {
-		r = queue_lock(q, id, &fd, err);
+		r = queue_lock(q, id, fd, err);
 		if (r != 0)
 			break;
 		queue_env_init(&e);
 		if (queue_load(q, id, &e, NULL, &le) == 1)
-			return 0;                       /* gone: nothing to release */
+			return 0;                       /* gone */
 		queue_env_free(&e);
 		usleep(10000);                          /* a runner is looking at it */
 	}
-	if (r < 0)
-		return -1;
 	if (r == 0)
 		return err_set(err, "job %s: locked by a runner for too long", id);
+	return r;
+}
+
+int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *err)
+{
+	struct queue_env e;
+	int fd = -1, r;
+
+	r = lock_job(q, id, &fd, err);
+	if (r <= 0)
+		return r;
 	queue_env_init(&e);
 	r = queue_load(q, id, &e, NULL, err);
 	if (r == 0 && e.next_try == SUBMIT_HELD) {
@@ -647,10 +661,10 @@ int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *e
 	return r;
 }
 
-/* The held job whose message carries one of res's signatures: released,
- * 1; none, 0. */
-static int release_held(struct queue *q, const struct submit_result *res, time_t now,
-    struct mm_err *err)
+/* The held job whose message carries one of res's signatures: its id
+ * into id, 1; none, 0. */
+static int find_held(struct queue *q, const struct submit_result *res,
+    char id[QUEUE_ID_MAX + 1], struct mm_err *err)
 {
 	char **jobs = NULL;
 	size_t nj = 0;
@@ -682,14 +696,28 @@ static int release_held(struct queue *q, const struct submit_result *res, time_t
 			for (size_t a = 0; a < n && !found; a++)
 				for (size_t b = 0; b < res->nids && !found; b++)
 					found = !strcmp(ids[a], res->ids[b]);
-			if (found && submit_release(q, jobs[j], now, err) < 0)
-				found = -1;
+			if (found && snprintf_ok(id, QUEUE_ID_MAX + 1, "%s", jobs[j]) < 0)
+				found = 0;
 		}
 		queue_env_free(&e);
 		buf_free(&m);
 	}
 	queue_ids_free(jobs, nj);
 	return found;
+}
+
+/* Remove a held job that was never committed; a runner looking at it is
+ * waited for as submit_release does. */
+static int withdraw(struct queue *q, const char *id, struct mm_err *err)
+{
+	int fd = -1, r;
+
+	r = lock_job(q, id, &fd, err);
+	if (r <= 0)
+		return r;
+	r = queue_remove(q, id, err);
+	close(fd);
+	return r;
 }
 
 /* 1 if ROOT/folder/new/name, or a cur/ name:2,... of it, exists. */
@@ -742,7 +770,8 @@ long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_
 		struct submit_result res;
 		struct buf b;
 		char *p, *line, *save = NULL, *lsave = NULL;
-		int pfd, seen, held, local;
+		char held_id[QUEUE_ID_MAX + 1];
+		int pfd, seen, held, local, want_local, taken;
 
 		if (!is_id(de->d_name))
 			continue;
@@ -756,12 +785,16 @@ long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_
 			continue;
 		}
 		close(pfd);
-		local = 0;
+		local = want_local = 0;
 		for (line = strtok_r(b.data ? b.data : (char *)"", "\n", &lsave); line;
 		    line = strtok_r(NULL, "\n", &lsave)) {
 			char *w1, *w2, *w3;
 			save = NULL;
 			w1 = strtok_r(line, " ", &save);
+			if (w1 && !strcmp(w1, SUBMIT_PENDING_LOCAL)) {
+				want_local = 1;
+				continue;
+			}
 			if (w1 && !strcmp(w1, "maildir")) {
 				w2 = strtok_r(NULL, " ", &save);
 				w3 = strtok_r(NULL, " ", &save);
@@ -779,24 +812,125 @@ long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_
 			continue;
 		}
 		seen = submit_replay_seen(rp, &res, err);
-		held = release_held(q, &res, now, err);
+		held = seen < 0 ? -1 : find_held(q, &res, held_id, err);
 		if (seen < 0 || held < 0) {
 			closedir(d);
 			return -1;
 		}
-		/* a held job or a delivered copy proves the commit; an entry too */
-		if ((held || seen || local) && submit_replay_record(rp, &res, err) < 0) {
+		/* an entry proves the commit (the copies came before it); a copy
+		 * found here does; so does the held job, unless copies were due
+		 * here and none was made (the session died before them: the job
+		 * goes, and the resend brings both) */
+		taken = seen || local || (held && !want_local);
+		if (held && (taken ? submit_release(q, held_id, now, err) :
+		    withdraw(q, held_id, err)) < 0) {
+			closedir(d);
+			return -1;
+		}
+		if (taken && submit_replay_record(rp, &res, err) < 0) {
 			closedir(d);
 			return -1;
 		}
 		log_warn("replay cache: finished the commit of %.16s... left by a dead session: %s",
-		    res.ids[0], held ? "job released, signature recorded" : local ?
-		    "delivered here, signature recorded" : seen ? "signature was recorded" :
-		    "nothing had been committed");
+		    res.ids[0], !taken ? (held ? "its copies here were never made: job removed" :
+		    "nothing had been committed") : held ? "job released, signature recorded" :
+		    local ? "delivered here, signature recorded" : "signature was recorded");
 		(void)unlinkat(rp->pendfd, de->d_name, 0);
 		done++;
 	}
 	closedir(d);
+	return done;
+}
+
+/* A held job that no pending file speaks for, looked at with the cache
+ * lock: 1 released (a replay entry proves the commit), 2 removed (none:
+ * the 250 was never given), 0 left (not held, gone, or a runner has it). */
+static int decide_orphan(struct submit_replay *rp, struct queue *q, const char *id, time_t now,
+    struct mm_err *err)
+{
+	struct submit_result res;
+	struct queue_env e;
+	struct buf m;
+	struct mm_err le;
+	int fd, r, seen, held;
+
+	/* the envelope alone first: most jobs are not held, and their
+	 * messages are not read under the sessions' lock */
+	queue_env_init(&e);
+	r = queue_load(q, id, &e, NULL, &le);
+	held = r == 0 && e.next_try == SUBMIT_HELD;
+	queue_env_free(&e);
+	if (!held)
+		return 0;
+	r = queue_lock(q, id, &fd, err);
+	if (r <= 0)
+		return r;
+	buf_init(&m);
+	queue_env_init(&e);
+	r = queue_load(q, id, &e, &m, &le);
+	if (r != 0 || e.next_try != SUBMIT_HELD) {
+		r = 0;                  /* unreadable jobs are the runner's to report */
+		goto out;
+	}
+	memset(&res, 0, sizeof res);
+	res.nids = submit_msg_ids(m.data, m.len, res.ids, DKIMV_SIGS_MAX);
+	seen = res.nids ? submit_replay_seen(rp, &res, err) : 0;
+	if (seen < 0) {
+		r = -1;
+	} else if (seen) {
+		e.next_try = (long long)now;
+		r = queue_update(q, &e, err) < 0 ? -1 : 1;
+	} else {
+		r = queue_remove(q, id, err) < 0 ? -1 : 2;
+	}
+	if (r > 0)
+		log_warn("replay cache: held job %s left by a dead session: %s", id,
+		    r == 1 ? "its signature was recorded, released" :
+		    "its signature was never recorded (no 250 was given), removed");
+out:
+	queue_env_free(&e);
+	buf_free(&m);
+	close(fd);
+	return r;
+}
+
+long submit_runner_recover(struct queue *q, const char *queue_dir, const char *root, time_t now,
+    struct mm_err *err)
+{
+	struct submit_replay rp;
+	struct stat st;
+	char *path, **jobs = NULL;
+	size_t nj = 0;
+	long done;
+	int rootfd;
+
+	path = xasprintf("%s/%s", queue_dir, SUBMIT_REPLAY_DIR);
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(path);
+		return 0;               /* no mm-recv --submit feeds this queue */
+	}
+	free(path);
+	if (submit_replay_open(&rp, queue_dir, err) < 0)
+		return -1;
+	if (submit_replay_lock(&rp, err) < 0) {
+		submit_replay_close(&rp);
+		return -1;
+	}
+	rootfd = root ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	done = submit_recover(&rp, q, rootfd, now, err);
+	if (done >= 0 && queue_list(q, &jobs, &nj, err) < 0)
+		done = -1;
+	for (size_t j = 0; j < nj && done >= 0; j++) {
+		int r = decide_orphan(&rp, q, jobs[j], now, err);
+		if (r < 0)
+			done = -1;
+		else if (r > 0)
+			done++;
+	}
+	queue_ids_free(jobs, nj);
+	if (rootfd >= 0)
+		close(rootfd);
+	submit_replay_close(&rp);      /* closing the lock file unlocks */
 	return done;
 }
 
@@ -1018,6 +1152,15 @@ static int note_copy(void *ctx, const char *folder, const char *name)
 	return 0;
 }
 
+/* Tests only (SUBMIT_TEST_KILL_ENV): die here as a SIGKILL would. */
+static void test_kill_at(const char *point)
+{
+	const char *v = getenv(SUBMIT_TEST_KILL_ENV);
+
+	if (v && !strcmp(v, point))
+		(void)raise(SIGKILL);
+}
+
 static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct smtpd_reply *r)
 {
 	struct submit *sb = ctx;
@@ -1028,7 +1171,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	struct mx_note note;
 	char fs[ADDR_STR_MAX];
 	long copies = 0;
-	int seen;
+	int seen, local = 0;
 
 	if (submit_check(&sb->conf, &sb->dns, &s->mail, s->mail_null, msg->data, msg->len,
 	    time(NULL), &res, &err) < 0 || res.v != SUBMIT_OK) {
@@ -1057,7 +1200,9 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	}
 	/* The crash ordering of submit.h: pending, held job + Maildir,
 	 * replay entries, release. */
-	if (submit_pending_begin(&sb->rp, &res, &err) < 0)
+	for (size_t i = 0; i < s->nrcpt && !local; i++)
+		local = s->rcpt[i].data != NULL;      /* ours: a Maildir copy */
+	if (submit_pending_begin(&sb->rp, &res, local, &err) < 0)
 		goto temp_locked;
 	queue_env_init(&e);
 	if (enqueue(sb, s, msg, &e, &err) < 0) {
@@ -1071,6 +1216,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 			smtpd_reply_set(r, 451, "4.3.0 cannot queue the message now: try again later");
 		return -1;
 	}
+	test_kill_at("queued");
 	noter.sb = sb;
 	noter.res = &res;
 	buf_init(&noter.lines);
@@ -1087,6 +1233,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 		queue_env_free(&e);
 		return -1;
 	}
+	test_kill_at("delivered");
 	if (submit_replay_record(&sb->rp, &res, &err) < 0)
 		log_err("%s: %s: replay cache: %s (the message is accepted; the next session "
 		    "finishes the record)", s->id, s->peer_ip, err.msg);

@@ -39,17 +39,21 @@
  *      runner touches it) and the Maildir copies are delivered;
  *   3. the replay entries are written (O_EXCL, fsync, fsync of the dir);
  *   4. the job is released (next-try now), the pending file removed, 250.
- * A session that takes the lock first finishes what a dead one left in
- * pending/ (only a dead session leaves one there: the lock is held from 1
- * to 4): a held job whose message carries those signatures proves the
- * commit, so the job is released and the entries written (the resend is
- * then refused as a replay, and the job delivers the message once); so
- * does a Maildir copy that the pending file names (each copy's final name
- * is noted there before it is linked into new/) found in new/ or cur/;
- * without either nothing was committed and the pending file is dropped
- * (the resend is accepted).  Left undecidable: a local copy that mm-sync
- * already took home, and a held job that an administrator's
- * "mm-send -q --now" delivered, before the next session came.
+ * A session (or a queue run: submit_runner_recover) that takes the lock
+ * first finishes what a dead one left in pending/ (only a dead session
+ * leaves one there: the lock is held from 1 to 4): a replay entry proves
+ * the commit; so does a Maildir copy that the pending file names (each
+ * copy's final name is noted there before it is linked into new/) found
+ * in new/ or cur/; so does a held job whose message carries those
+ * signatures, unless the pending file says copies were due here ("local")
+ * and none was found (the session died between the job and the copies).
+ * Committed: the job is released and the entries written (the resend is
+ * then refused as a replay, which mm-send counts as sent, and the job
+ * delivers the message once).  Not committed: the held job is removed
+ * and the pending file dropped (the resend is accepted and brings every
+ * copy).  Left undecidable: a local copy that mm-sync already took home
+ * before the next session or queue run came (its resend is taken again).
+ * No queue run sends a held job, not even with --now.
  *
  * An entry is needed only while its signature could still pass
  * the t= check: it is removed when older than 2 * window + SUBMIT_SLACK
@@ -78,8 +82,15 @@
 #define SUBMIT_REPLAY_DIR     "replay"
 #define SUBMIT_REPLAY_ID_LEN  64      /* hex SHA-256 */
 #define SUBMIT_PENDING_DIR    "pending" /* under replay/: sessions in their commit */
+#define SUBMIT_PENDING_LOCAL  "local"   /* pending line: Maildir copies are due */
 #define SUBMIT_HELD           253402300799LL /* next-try of a job not yet released (9999-12-31) */
+/* the refusal of a signature taken before: mm-send counts its resend as sent */
+#define SUBMIT_REPLAYED_REPLY "5.7.1 submit: replayed:"
 #define SUBMIT_RELEASE_TRIES  200     /* 10 ms apart: a runner locks a job only to look at it */
+/* Tests only: "queued" (the held job is on disk, no Maildir copy yet) or
+ * "delivered" (the copies too, no replay entry yet) makes the session die
+ * there by SIGKILL, leaving exactly what a crash at that point leaves. */
+#define SUBMIT_TEST_KILL_ENV  "MM_SUBMIT_TEST_KILL"
 
 enum submit_verdict {
 	SUBMIT_OK = 0,
@@ -167,10 +178,10 @@ int submit_replay_seen(struct submit_replay *rp, const struct submit_result *res
 /* With the lock held: record every id of res durably. */
 int submit_replay_record(struct submit_replay *rp, const struct submit_result *res,
     struct mm_err *err);
-/* With the lock held: note that res is being committed (step 1), and that
- * it is done (step 4).  submit_pending_add appends lines ("maildir FOLDER
+/* With the lock held: note that res is being committed (step 1; local:
+ * copies are due in Maildir too), and that it is done (step 4).  submit_pending_add appends lines ("maildir FOLDER
  * NAME": a copy about to be linked into ROOT/FOLDER/new/NAME) durably. */
-int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res,
+int submit_pending_begin(struct submit_replay *rp, const struct submit_result *res, int local,
     struct mm_err *err);
 int submit_pending_add(struct submit_replay *rp, const struct submit_result *res,
     const char *lines, size_t len, struct mm_err *err);
@@ -184,6 +195,20 @@ int submit_release(struct queue *q, const char *id, time_t now, struct mm_err *e
  * crash ordering above); rootfd is the mail root (-1: no Maildir check).
  * Returns how many were handled, -1 on error. */
 long submit_recover(struct submit_replay *rp, struct queue *q, int rootfd, time_t now,
+    struct mm_err *err);
+/*
+ * The queue runner's part (mm-send -q): when queue_dir has a replay cache
+ * (mm-recv --submit feeds the queue), take the sessions' lock, finish what
+ * dead sessions left in pending/ (submit_recover, rootfd from root; NULL or
+ * unopenable: no Maildir check), then decide every held job no pending
+ * file speaks for: no session is inside its commit while the lock is held,
+ * so such a job is a dead or failed session's; it is released when one of
+ * its signatures is recorded (the commit reached step 3) and removed when
+ * none is (the session never gave its 250: the client resends).  So an
+ * orphaned commit is decided by the next timer run, not only by the next
+ * submission.  Returns how many were decided, 0 without a cache, -1 on error.
+ */
+long submit_runner_recover(struct queue *q, const char *queue_dir, const char *root, time_t now,
     struct mm_err *err);
 /* With the lock held: remove entries older than 2 * window + SUBMIT_SLACK,
  * unless a sweep ran in the last SUBMIT_SWEEP_EVERY seconds (force: always).

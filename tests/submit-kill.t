@@ -16,20 +16,11 @@
 # domain and goes straight to Maildir: exactly once there, no exception.
 . "$(dirname "$0")/lib.sh"
 . "$MM_TOP/tests/recv/setup.sh"
-need nsd dig:dnsutils
-$PY -c 'import aiosmtpd' 2>/dev/null || bail "python3-aiosmtpd missing (scripts/install-deps)"
+. "$MM_TOP/tests/submit/setup.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
-export HOME=$T/home
-mkdir -p "$HOME" "$T/zones" "$T/run" "$T/spool"
-chmod 755 "$HOME"
+mkdir -p "$T/run"
 chmod 777 "$T/run"
-[ -n "$RUSER" ] && chown nobody "$T/spool"
 ROUNDS=${SUBMIT_KILL_ROUNDS:-60}
-K=$T/keys
-mm-keygen -t ed25519 --keys "$K" me@example.org >/dev/null 2>&1 || bail "mm-keygen"
-chmod 755 "$K"; chmod 644 "$K"/*.pub
-printf '$ORIGIN far.test.\n$TTL 300\n@ IN SOA ns h 1 3600 600 86400 300\n  IN NS ns\nns IN A 127.0.0.1\n@ IN MX 10 mx\nmx IN A 127.0.0.1\n' >"$T/zones/far.test.zone"
-start_nsd far.test
 P=$(free_port)
 mkdir -p "$T/far"
 $PY "$MM_TOP/tests/smtp-server.py" --port "$P" --out "$T/far" --rcpt-delay 0.05 >"$T/far.log" 2>&1 &

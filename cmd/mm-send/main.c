@@ -33,6 +33,7 @@
 #include "msg.h"
 #include "queue.h"
 #include "smtpc.h"
+#include "submit.h"
 #include "send_mx.h"
 
 #include <openssl/crypto.h>
@@ -45,13 +46,14 @@
 #define SEND_QUEUE_SUBDIR ".local/share/mm/queue"
 #define SEND_PASSWORD_MAX 1024
 #define SEND_ROOT_DEFAULT "/var/mail"   /* as mm-recv's --root: whose mailboxes are ours */
+#define SEND_SUBJECT_SHOWN 80           /* of a bounced message's Subject, on stderr */
 
 struct opts {
 	int t_flag, ignore_dots, verbose, list, run_queue, json, no_sign, now, smtps, mx;
 	int queue_only, null_sender;
 	const char *from, *fullname, *keys, *queue, *via, *relay, *domain, *tls_ca;
 	const char *auth_user, *auth_pw_file, *auth_pw_cmd, *helo, *selector, *mx_port;
-	const char *root, *queue_filter;
+	const char *root, *queue_filter, *bounce_maildir;
 	long long timeout;
 	long long at;       /* --at: the queue runs as if the clock said this (0: the clock) */
 };
@@ -72,6 +74,7 @@ static void usage(FILE *f)
 	    "            | --mx [--mx-port PORT] [--resolver IP[:PORT]]\n"
 	    "signing:    --keys DIR (~/%s), --selector S, --no-sign\n"
 	    "queue:      --queue DIR (~/%s), --at TIME|+DURATION, --root DIR (%s)\n"
+	    "            --bounce-maildir DIR (bounces with --via/--relay; else stderr)\n"
 	    "other:      --domain D, --helo NAME, --timeout SECONDS,\n"
 	    "            --json, --now, -h/--help, --version\n"
 	    "config:     %s then ~/%s (lines \"long-option value\")\n",
@@ -456,6 +459,15 @@ static void deliver(const char *from, struct smtpc_rcpt *r, char **mta, size_t n
 		if (!any_text)
 			set_all(r, n, s, err.msg);
 	}
+	/* mm-recv --submit refuses a signature it took before: this is the
+	 * resend of a message whose 250 was lost (the session died after its
+	 * commit), so it was delivered, not refused */
+	for (size_t i = 0; i < n; i++)
+		if (r[i].st == SMTPC_PERM && strstr(r[i].text, SUBMIT_REPLAYED_REPLY)) {
+			mm_warnx("<%s>: the relay had taken this message before (its answer was "
+			    "lost): counted as sent", r[i].addr);
+			r[i].st = SMTPC_OK;
+		}
 }
 
 /* ---- queue ---- */
@@ -508,10 +520,64 @@ struct run {
 	struct queue q;
 	long long now;
 	size_t sent, left, bounced;
+	size_t told;           /* failures reported on stderr only (exit status) */
 	int errors, corrupt;
 	char **fresh;          /* DSN jobs queued by this run */
 	size_t nfresh;
 };
+
+/* A header value of the queued message, printable ASCII only, cut short. */
+static void header_value(const struct buf *m, const char *name, char *out, size_t cap)
+{
+	struct msg h;
+	struct mm_err err;
+	const struct msg_field *f;
+	size_t k = 0;
+
+	out[0] = '\0';
+	if (msg_parse(&h, m->data, m->len, MSG_LENIENT, &err) < 0)
+		return;
+	if ((f = msg_find(&h, name)))
+		for (size_t i = 0; i < f->value_len && k + 1 < cap; i++)
+			out[k++] = f->value[i] >= 0x20 && f->value[i] < 0x7f ? f->value[i] : '?';
+	out[k] = '\0';
+	msg_free(&h);
+}
+
+/*
+ * With a client transport (--via, --relay) a DSN cannot go back out: the
+ * null sender is refused by mm-recv --submit (it would be dropped
+ * unseen), and a relay has no reason to take it either.  So the user
+ * learns here: into --bounce-maildir when set (1), else (or when that
+ * fails) on stderr, which cron mails, with a non-zero exit status (2).
+ * -1: neither worked; the recipients stay unreported, the job stays
+ * listed by -bp, and the next run tries again.
+ */
+static int bounce_here(struct run *run, const struct queue_env *e, const struct dsn_rcpt *dr,
+    size_t n, const char *host, const struct buf *m, const struct buf *dsn, struct mm_err *err)
+{
+	char subj[SEND_SUBJECT_SHOWN], when[64];
+	int bad = 0;
+
+	if (o.bounce_maildir) {
+		if (dsn_deliver_maildir(o.bounce_maildir, host, dsn->data, dsn->len, err) == 0)
+			return 1;
+		mm_warnx("%s: DSN not delivered to %s: %s", e->id, o.bounce_maildir, err->msg);
+	}
+	header_value(m, "Subject", subj, sizeof subj);
+	rfc5322_date(when, sizeof when, (time_t)e->created);
+	for (size_t i = 0; i < n; i++)
+		if (fprintf(stderr, "mm-send: %s: BOUNCED: your message to <%s> (Subject: %s; "
+		    "queued %s) was not delivered: %s\n", e->id, dr[i].addr, subj, when,
+		    dr[i].diag ? dr[i].diag : "") < 0)
+			bad = 1;
+	if (bad || fflush(stderr) != 0) {
+		err_set(err, "could not report the failure on stderr either");
+		return -1;
+	}
+	run->told += n;
+	return 2;
+}
 
 /*
  * Report the failed recipients of e that have not been reported yet:
@@ -568,9 +634,13 @@ static int notify(struct run *run, struct queue_env *e, const struct buf *m, int
 			r = -1;
 			goto out;
 		}
-		lr = dsn_deliver_local(o.root ? o.root : SEND_ROOT_DEFAULT, e->from, host,
-		    out.data, out.len, &err);
-		if (lr == 1) {
+		lr = o.mx ? dsn_deliver_local(o.root ? o.root : SEND_ROOT_DEFAULT, e->from, host,
+		    out.data, out.len, &err) : bounce_here(run, e, dr, n, host, m, &out, &err);
+		if (lr == 2) {
+			/* said on stderr */
+		} else if (lr == 1 && !o.mx) {
+			mm_warnx("%s: DSN delivered to %s", e->id, o.bounce_maildir);
+		} else if (lr == 1) {
 			mm_warnx("%s: DSN delivered to the Maildir of <%s>", e->id, e->from);
 		} else if (lr == 0) {
 			struct queue_env b;
@@ -610,7 +680,9 @@ static void run_job(struct run *run, struct queue_env *e, struct buf *m)
 	struct mm_err err = { 0 };
 	size_t n = 0, pending = 0;
 	int perm = 0, expired = 0, changed = 0, unreported = 0;
-	int due = e->next_try <= run->now || o.now;
+	/* a held job belongs to a live submit session (a full run decided
+	 * the dead ones' first): not even --now sends it before its release */
+	int due = (e->next_try <= run->now || o.now) && e->next_try != SUBMIT_HELD;
 
 	for (size_t i = 0; i < e->nr; i++) {
 		if (e->r[i].state == QUEUE_PENDING)
@@ -741,6 +813,13 @@ static int run_queue(void)
 
 	if (queue_open(&run.q, dir, &err) < 0)
 		mm_die(EX_CANTCREAT, "%s", err.msg);
+	/* a server queue fed by mm-recv --submit: decide the commits of dead
+	 * sessions first (a -qIID run was started by a live one) */
+	if (!o.queue_filter && submit_runner_recover(&run.q, dir, o.root ? o.root :
+	    SEND_ROOT_DEFAULT, (time_t)run.now, &err) < 0) {
+		mm_warnx("%s: replay cache: %s", dir, err.msg);
+		run.errors++;
+	}
 	free(dir);
 	if (queue_list(&run.q, &ids, &nid, &err) < 0)
 		mm_die(EX_IOERR, "%s", err.msg);
@@ -756,7 +835,7 @@ static int run_queue(void)
 	if (o.verbose)
 		mm_warnx("queue run: %zu delivered, %zu bounced, %zu left", run.sent, run.bounced,
 		    run.left);
-	return run.errors ? EX_IOERR : run.corrupt ? EX_DATAERR : 0;
+	return run.errors ? EX_IOERR : run.corrupt ? EX_DATAERR : run.told ? EX_UNAVAILABLE : 0;
 }
 
 static void json_str(const char *s)
@@ -841,7 +920,8 @@ static int list_queue(void)
 				printf("%47s(%s)\n", "", e.last_error);
 			for (size_t i = 0; i < e.nr; i++)
 				printf("%47s%s%s\n", "", e.r[i].addr,
-				    e.r[i].state == QUEUE_PENDING ? "" : e.r[i].state == QUEUE_SENT ? " (sent)" : " (failed)");
+				    e.r[i].state == QUEUE_PENDING ? "" : e.r[i].state == QUEUE_SENT ?
+				    " (sent)" : e.r[i].notified ? " (failed)" : " (failed, not reported yet)");
 		}
 		shown++;
 		queue_env_free(&e);
@@ -862,7 +942,7 @@ static int list_queue(void)
 enum {
 	O_KEYS = 256, O_QUEUE, O_VIA, O_RELAY, O_MX, O_MX_PORT, O_SMTPS, O_TLS_CA,
 	O_AUTH_USER, O_AUTH_PWF, O_AUTH_PWC, O_DOMAIN, O_HELO, O_SELECTOR, O_NO_SIGN,
-	O_JSON, O_NOW, O_TIMEOUT, O_RESOLVER, O_VERSION, O_AT, O_ROOT,
+	O_JSON, O_NOW, O_TIMEOUT, O_RESOLVER, O_VERSION, O_AT, O_ROOT, O_BOUNCE_MAILDIR,
 };
 
 static const struct option longopts[] = {
@@ -885,6 +965,7 @@ static const struct option longopts[] = {
 	{ "now", no_argument, NULL, O_NOW },
 	{ "at", required_argument, NULL, O_AT },
 	{ "root", required_argument, NULL, O_ROOT },
+	{ "bounce-maildir", required_argument, NULL, O_BOUNCE_MAILDIR },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "resolver", required_argument, NULL, O_RESOLVER },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -975,6 +1056,7 @@ static void parse_args(int argc, char **argv)
 			break;
 		}
 		case O_ROOT: o.root = optarg; break;
+		case O_BOUNCE_MAILDIR: o.bounce_maildir = optarg; break;
 		case O_TIMEOUT:
 			if (parse_duration(optarg, &o.timeout) < 0 || o.timeout <= 0 || o.timeout > 86400)
 				ARG_DIE("--timeout %s: not a duration", optarg);

@@ -12,18 +12,8 @@ MM_BIN=${MM_BIN:-$MM_TOP/build}
 export MM_TOP MM_BIN
 . "$MM_TOP/tests/lib.sh"
 . "$MM_TOP/tests/recv/setup.sh"
-need nsd dig:dnsutils
-$PY -c 'import aiosmtpd' 2>/dev/null || bail "python3-aiosmtpd missing (scripts/install-deps)"
+. "$MM_TOP/tests/submit/setup.sh"
 N=${BENCH_N:-1000}
-export HOME=$T/home
-mkdir -p "$HOME" "$T/zones" "$T/spool"
-chmod 755 "$HOME"
-[ -n "$RUSER" ] && chown nobody "$T/spool"
-K=$T/keys
-mm-keygen -t ed25519 --keys "$K" me@example.org >/dev/null 2>&1 || bail "mm-keygen"
-chmod 755 "$K"; chmod 644 "$K"/*.pub
-printf '$ORIGIN far.test.\n$TTL 300\n@ IN SOA ns h 1 3600 600 86400 300\n  IN NS ns\nns IN A 127.0.0.1\n@ IN MX 10 mx\nmx IN A 127.0.0.1\n' >"$T/zones/far.test.zone"
-start_nsd far.test
 
 P=$(free_port)
 cat >"$T/sink.py" <<'PY'

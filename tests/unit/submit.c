@@ -256,7 +256,7 @@ static void recovery(const char *qdir, const struct submit_result *good, const c
 	submit_replay_lock(&rp, &err);
 
 	/* died after queueing (held), before the replay entry */
-	ok(submit_pending_begin(&rp, good, &err) == 0, "pending written");
+	ok(submit_pending_begin(&rp, good, 0, &err) == 0, "pending written");
 	queue_env_init(&e);
 	snprintf(e.from, sizeof e.from, "me@example.org");
 	queue_env_add_rcpt(&e, "x@far.test");
@@ -270,11 +270,33 @@ static void recovery(const char *qdir, const struct submit_result *good, const c
 	queue_env_free(&e);
 	ok(submit_recover(&rp, &q, -1, now, &err) == 0, "nothing left to recover");
 
+	/* died after queueing the held job, before the Maildir copies due too */
+	{
+		static const char held_msg[] = "DKIM-Signature: v=1; d=example.org; b=c29tZQ==\r\n"
+		    "From: me@example.org\r\n\r\nbody\r\n";
+		struct submit_result loc;
+
+		memset(&loc, 0, sizeof loc);
+		submit_replay_id("c29tZQ==", loc.ids[0]);
+		loc.nids = 1;
+		ok(submit_pending_begin(&rp, &loc, 1, &err) == 0, "pending with copies due here");
+		queue_env_init(&e);
+		snprintf(e.from, sizeof e.from, "me@example.org");
+		queue_env_add_rcpt(&e, "x@far.test");
+		e.next_try = SUBMIT_HELD;
+		ok(queue_add(&q, &e, held_msg, sizeof held_msg - 1, &err) == 0, "its held job queued");
+		ok(submit_recover(&rp, &q, -1, now, &err) == 1, "recovery decides it");
+		ok(submit_replay_seen(&rp, &loc, &err) == 0, "no copy made: not recorded");
+		queue_env_free(&e);
+		ok(queue_load(&q, e.id, &e, NULL, &err) == 1, "and the held job is removed");
+		queue_env_free(&e);
+	}
+
 	/* died before anything was committed */
 	memset(&other, 0, sizeof other);
 	submit_replay_id("never-committed", other.ids[0]);
 	other.nids = 1;
-	submit_pending_begin(&rp, &other, &err);
+	submit_pending_begin(&rp, &other, 0, &err);
 	ok(submit_recover(&rp, &q, -1, now, &err) == 1, "a pending file without a held job: decided");
 	ok(submit_replay_seen(&rp, &other, &err) == 0, "not recorded: the resend will be taken");
 	ok(submit_recover(&rp, &q, -1, now, &err) == 0, "and gone");
@@ -295,14 +317,14 @@ static void recovery(const char *qdir, const struct submit_result *good, const c
 		mkdir(path, 0700);
 		rootfd = open(root, O_RDONLY | O_DIRECTORY);
 		submit_replay_id("local-only", other.ids[0]);
-		submit_pending_begin(&rp, &other, &err);
+		submit_pending_begin(&rp, &other, 0, &err);
 		ok(submit_pending_add(&rp, &other, line, strlen(line), &err) == 0, "copy noted");
 		ok(submit_recover(&rp, &q, rootfd, now, &err) == 1 &&
 		    submit_replay_seen(&rp, &other, &err) == 0, "copy not in the Maildir: not committed");
 		snprintf(path, sizeof path, "%s/example.org/me/cur/123.M1P2Q3R4.host,S=9:2,S", root);
 		fd = open(path, O_WRONLY | O_CREAT, 0600);
 		close(fd);
-		submit_pending_begin(&rp, &other, &err);
+		submit_pending_begin(&rp, &other, 0, &err);
 		submit_pending_add(&rp, &other, line, strlen(line), &err);
 		ok(submit_recover(&rp, &q, rootfd, now, &err) == 1 &&
 		    submit_replay_seen(&rp, &other, &err) == 1,
