@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -131,8 +132,8 @@ out:
 }
 
 int dkimsign_sign(const char *msgdata, size_t len, const char *domain,
-    const struct dkimsign_keys *ks, const char *selector_override, struct buf *sigs,
-    struct mm_err *err)
+    const struct dkimsign_keys *ks, const char *selector_override, long long now,
+    struct buf *sigs, struct mm_err *err)
 {
 	DKIM_LIB *lib;
 	struct msg m;
@@ -147,7 +148,10 @@ int dkimsign_sign(const char *msgdata, size_t len, const char *domain,
 	}
 	{
 		unsigned int flags = DKIM_LIBFLAGS_NONE;  /* never SIGNLEN: no l= */
+		uint64_t fixed = now > 0 ? (uint64_t)now : 0;   /* 0: libopendkim asks the clock */
 		if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) !=
+		    DKIM_STAT_OK ||
+		    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FIXEDTIME, &fixed, sizeof(fixed)) !=
 		    DKIM_STAT_OK ||
 		    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, (void *)oversign,
 		    sizeof(const char **)) != DKIM_STAT_OK) {
@@ -162,4 +166,102 @@ out:
 	dkim_close(lib);
 	msg_free(&m);
 	return r;
+}
+
+int dkimsign_strip(const char *msgdata, size_t len, size_t nsig, size_t *off,
+    struct mm_err *err)
+{
+	static const char name[] = "DKIM-Signature";
+	struct msg m;
+
+	*off = 0;
+	if (nsig == 0)
+		return 0;
+	if (msg_parse(&m, msgdata, len, MSG_LENIENT, err) < 0)
+		return err_wrap(err, "own signatures");
+	if (m.n < nsig) {
+		msg_free(&m);
+		return err_set(err, "own signatures: %zu expected, the header has %zu fields", nsig,
+		    m.n);
+	}
+	for (size_t i = 0; i < nsig; i++) {
+		const struct msg_field *f = &m.f[i];
+		if (f->name_len != sizeof(name) - 1 ||
+		    ascii_strncasecmp(f->name, name, sizeof(name) - 1)) {
+			msg_free(&m);
+			return err_set(err, "own signatures: header field %zu is not a %s field",
+			    i + 1, name);
+		}
+	}
+	*off = m.f[nsig - 1].off + m.f[nsig - 1].raw_len;
+	msg_free(&m);
+	return 0;
+}
+
+/* The one address of the header From: field, as the first signing chose
+ * the key by it. */
+static int header_from(const char *msgdata, size_t len, struct addr *a, struct mm_err *err)
+{
+	struct msg m;
+	struct addr_list l;
+	const struct msg_field *f;
+	int r = -1;
+
+	if (msg_parse(&m, msgdata, len, MSG_LENIENT, err) < 0)
+		return err_wrap(err, "header From:");
+	if (msg_count(&m, "from") != 1) {
+		err_set(err, "header From:: %zu fields", msg_count(&m, "from"));
+		goto out;
+	}
+	f = msg_find(&m, "from");
+	if (addr_list_parse(f->value, f->value_len, &l, err) < 0) {
+		err_wrap(err, "header From:");
+		goto out;
+	}
+	if (l.n == 1) {
+		*a = l.v[0];
+		r = 0;
+	} else {
+		err_set(err, "header From:: %zu addresses", l.n);
+	}
+	addr_list_free(&l);
+out:
+	msg_free(&m);
+	return r;
+}
+
+int dkimsign_resign(const char *msgdata, size_t len, size_t nown, const char *keydir,
+    const char *selector_override, long long now, struct buf *out, size_t *nsig,
+    struct mm_err *err)
+{
+	struct dkimsign_keys ks;
+	struct addr a;
+	char fs[ADDR_STR_MAX];
+	struct buf sigs;
+	size_t off;
+
+	*nsig = 0;
+	if (dkimsign_strip(msgdata, len, nown, &off, err) < 0)
+		return -1;
+	if (header_from(msgdata + off, len - off, &a, err) < 0)
+		return -1;
+	addr_format(&a, fs);
+	if (dkimsign_load(keydir, &a, &ks, err) < 0)
+		return err_wrap(err, "key for %s", fs);
+	if (ks.n == 0)
+		return err_set(err, "no DKIM key for %s any more: looked for %s and %s", fs,
+		    ks.looked[1], ks.looked[0]);
+	buf_init(&sigs);
+	if (dkimsign_sign(msgdata + off, len - off, a.domain, &ks, selector_override, now,
+	    &sigs, err) < 0) {
+		dkimsign_keys_free(&ks);
+		buf_free(&sigs);
+		return -1;
+	}
+	*nsig = ks.n;
+	dkimsign_keys_free(&ks);
+	buf_append(out, sigs.data, sigs.len);
+	buf_append(out, msgdata + off, len - off);
+	buf_free(&sigs);
+	return 0;
 }

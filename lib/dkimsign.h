@@ -45,10 +45,33 @@ void dkimsign_keys_free(struct dkimsign_keys *ks);
  * Sign msg (CRLF, header + empty line + body) for domain with each key;
  * the DKIM-Signature fields (folded, CRLF-terminated) are appended to
  * sigs, Ed25519's first.  selector_override, when not NULL, replaces
- * every key's own selector.  now (0 = the clock) fixes t= for tests.
+ * every key's own selector.  now (0 = the clock) fixes t=: mm-send
+ * records it, and a queue run at --at TIME signs as of that time.
  */
 int dkimsign_sign(const char *msg, size_t len, const char *domain,
-    const struct dkimsign_keys *ks, const char *selector_override, struct buf *sigs,
+    const struct dkimsign_keys *ks, const char *selector_override, long long now,
+    struct buf *sigs, struct mm_err *err);
+
+/*
+ * The offset in msg just past its first nsig header fields, which must all
+ * be DKIM-Signature fields (the ones mm-send prepended when it signed):
+ * 0 with *off set, -1 when the message does not start with that many.
+ * Only the top of the header is looked at, so a DKIM-Signature field the
+ * message already carried (a forwarded one, say) is never taken.
+ */
+int dkimsign_strip(const char *msg, size_t len, size_t nsig, size_t *off, struct mm_err *err);
+
+/*
+ * Re-sign a queued message whose first nown fields are our own, older
+ * signatures: drop exactly those, then sign the rest as the first signing
+ * did (keys of the header From: address in keydir, selector_override or
+ * the keys' own selectors) with t= now.  out receives the fresh
+ * signatures followed by the rest, *nsig how many there are.  -1 (nothing
+ * in out) when the own fields are not there, the From: is not one
+ * address, or there is no key any more: err says which.
+ */
+int dkimsign_resign(const char *msg, size_t len, size_t nown, const char *keydir,
+    const char *selector_override, long long now, struct buf *out, size_t *nsig,
     struct mm_err *err);
 
 #endif

@@ -157,8 +157,10 @@ int queue_env_check(const struct queue_env *e, struct mm_err *err)
 		    (r->mta[0] && !host_ok(r->mta)) || r->last_try < 0)
 			return err_set(err, "envelope: recipient %zu: bad state, text or host", i + 1);
 	}
-	if (e->created < 0 || e->next_try < 0 || e->last_try < 0)
+	if (e->created < 0 || e->next_try < 0 || e->last_try < 0 || e->signed_at < 0)
 		return err_set(err, "envelope: negative time");
+	if (e->own_sigs > QUEUE_OWN_SIGS_MAX)
+		return err_set(err, "envelope: %u own signatures", e->own_sigs);
 	return 0;
 }
 
@@ -167,6 +169,8 @@ void queue_env_encode(const struct queue_env *e, struct buf *out)
 	buf_printf(out, "mm-queue 1\nid %s\ncreated %lld\nsize %zu\nfrom %s\nattempts %u\n"
 	    "next-try %lld\nlast-try %lld\nlast-error %s\n", e->id, e->created, e->size, e->from,
 	    e->attempts, e->next_try, e->last_try, e->last_error);
+	if (e->own_sigs)
+		buf_printf(out, "signed %u %lld\n", e->own_sigs, e->signed_at);
 	for (size_t i = 0; i < e->nr; i++) {
 		const struct queue_rcpt *r = &e->r[i];
 		buf_printf(out, "rcpt %s %s%s%s\n", queue_rstate_name(r->state), r->addr,
@@ -243,6 +247,14 @@ int queue_env_decode(const char *s, size_t len, struct queue_env *e, struct mm_e
 				goto bad;
 		} else if (!strcmp(key, "last-error")) {
 			queue_text_set(e->last_error, v);
+		} else if (!strcmp(key, "signed")) {
+			char *t = strchr(v, ' ');
+			if (!t)
+				goto bad;
+			*t++ = 0;
+			if (parse_long(v, 1, QUEUE_OWN_SIGS_MAX, &x) < 0 || num(t, &e->signed_at) < 0)
+				goto bad;
+			e->own_sigs = (unsigned)x;
 		} else if (!strcmp(key, "rcpt")) {
 			char *a = strchr(v, ' '), *t;
 			int st = -1;

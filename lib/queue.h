@@ -24,10 +24,18 @@
  *   next-try UNIXTIME
  *   last-try UNIXTIME       (0 = never tried)
  *   last-error TEXT         (printable, one line)
+ *   signed N UNIXTIME       (optional: the message starts with N DKIM-Signature
+ *                            fields mm-send made at UNIXTIME, its t=)
  *   rcpt STATE ADDRESS [TEXT]   STATE: pending | sent | failed
  *   rcpt-mta HOST           (the host that gave the last answer)
  *   rcpt-try UNIXTIME       (that recipient's last attempt)
  *   rcpt-notified 1         (a failed recipient's DSN has been issued)
+ *
+ * The signed line is written only by mm-send when it signed the message
+ * itself; an envelope without it (older ones, --no-sign, the relay's
+ * queue) says nothing is provably ours, and mm-send -q then never strips
+ * or re-signs (see dkimsign_resign).  The format version stays 1: the
+ * line is optional, and every older envelope reads as before.
  *
  * The rcpt-* lines are optional and describe the rcpt line above them.
  * TEXT is the last answer: the last error while pending, the refusal when
@@ -56,6 +64,7 @@
 #define QUEUE_BACKOFF_MIN (5 * 60)      /* seconds before the first retry */
 #define QUEUE_BACKOFF_MAX (4 * 3600)    /* cap of the doubling backoff */
 #define QUEUE_EXPIRE      (5 * 86400)   /* give up (and bounce) this long after queueing */
+#define QUEUE_OWN_SIGS_MAX 16           /* "signed N": more is not a count mm-send makes */
 
 enum queue_rstate {
 	QUEUE_PENDING = 0,
@@ -81,6 +90,8 @@ struct queue_env {
 	long long next_try;
 	long long last_try;
 	char last_error[QUEUE_TEXT_MAX];
+	unsigned own_sigs;              /* DKIM-Signature fields on top that are ours (0: none known) */
+	long long signed_at;            /* their t= */
 	struct queue_rcpt *r;
 	size_t nr;
 };

@@ -47,6 +47,12 @@
 #define SEND_PASSWORD_MAX 1024
 #define SEND_ROOT_DEFAULT "/var/mail"   /* as mm-recv's --root: whose mailboxes are ours */
 #define SEND_SUBJECT_SHOWN 80           /* of a bounced message's Subject, on stderr */
+/* -q with --via/--relay re-signs a job whose own signatures are this old
+ * (--resign-after): mm-recv --submit refuses any older than its window */
+#define SEND_RESIGN_AGE 600
+#define SEND_RESIGN_AFTER_MAX QUEUE_EXPIRE   /* longer would never come */
+_Static_assert(SEND_RESIGN_AGE < SUBMIT_WINDOW_DEFAULT,
+    "a queued job must be re-signed before the relay's default window refuses it");
 
 struct opts {
 	int t_flag, ignore_dots, verbose, list, run_queue, json, no_sign, now, smtps, mx;
@@ -56,6 +62,7 @@ struct opts {
 	const char *root, *queue_filter, *bounce_maildir;
 	long long timeout;
 	long long at;       /* --at: the queue runs as if the clock said this (0: the clock) */
+	long long resign_after;   /* -q, --via/--relay: re-sign signatures this old */
 };
 
 static struct opts o;
@@ -74,11 +81,13 @@ static void usage(FILE *f)
 	    "            | --mx [--mx-port PORT] [--resolver IP[:PORT]]\n"
 	    "signing:    --keys DIR (~/%s), --selector S, --no-sign\n"
 	    "queue:      --queue DIR (~/%s), --at TIME|+DURATION, --root DIR (%s)\n"
+	    "            --resign-after DURATION (%ds; --via/--relay)\n"
 	    "            --bounce-maildir DIR (bounces with --via/--relay; else stderr)\n"
 	    "other:      --domain D, --helo NAME, --timeout SECONDS,\n"
 	    "            --json, --now, -h/--help, --version\n"
 	    "config:     %s then ~/%s (lines \"long-option value\")\n",
-	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, SEND_ROOT_DEFAULT, SEND_SYS_CONF, SEND_USER_CONF);
+	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, SEND_ROOT_DEFAULT, SEND_RESIGN_AGE,
+	    SEND_SYS_CONF, SEND_USER_CONF);
 }
 
 /* ---- addresses ---- */
@@ -674,6 +683,44 @@ out:
 	return r;
 }
 
+/* The key directory the first signing used. */
+static char *keys_dir(struct mm_err *err)
+{
+	return o.keys ? xstrdup(o.keys) : keys_default_dir(err);
+}
+
+/*
+ * The message an attempt sends.  Through --via/--relay the user's relay
+ * (mm-recv --submit) refuses signatures older than its window, so a job
+ * whose own signatures (the envelope's "signed" line) are o.resign_after
+ * old goes out re-signed: in memory, the file on disk stays as queued.
+ * Younger ones go out byte for byte as queued, so the resend of a message
+ * whose 250 was lost is still recognised as a replay.  --mx never
+ * re-signs: that queue carries other people's signed mail.  Returns m or
+ * fresh; NULL with err when re-signing failed (the key is gone, say).
+ */
+static const struct buf *attempt_msg(const struct queue_env *e, const struct buf *m,
+    long long now, struct buf *fresh, struct mm_err *err)
+{
+	size_t nsig;
+	char *kd;
+	int r;
+
+	if (!(o.via || o.relay) || e->own_sigs == 0 || now - e->signed_at < o.resign_after)
+		return m;
+	if (!(kd = keys_dir(err)))
+		return NULL;
+	r = dkimsign_resign(m->data, m->len, e->own_sigs, kd, o.selector, now, fresh, &nsig, err);
+	free(kd);
+	if (r < 0) {
+		err_wrap(err, "re-signing (signatures %llds old)", now - e->signed_at);
+		return NULL;
+	}
+	if (o.verbose)
+		mm_warnx("%s: signatures %llds old: re-signed (%zu)", e->id, now - e->signed_at, nsig);
+	return fresh;
+}
+
 /* One attempt at one locked, loaded job. */
 static void run_job(struct run *run, struct queue_env *e, struct buf *m)
 {
@@ -699,7 +746,17 @@ static void run_job(struct run *run, struct queue_env *e, struct buf *m)
 				r[k].addr = e->r[i].addr;
 				map[k++] = i;
 			}
-		deliver(e->from, r, mta, n, m->data, m->len);
+		struct buf fresh;
+		buf_init(&fresh);
+		const struct buf *send = attempt_msg(e, m, run->now, &fresh, &err);
+		if (send) {
+			deliver(e->from, r, mta, n, send->data, send->len);
+		} else {
+			/* nothing was sent: the job waits for its key, told why */
+			mm_warnx("%s: %s", e->id, err.msg);
+			set_all(r, n, SMTPC_TEMP, err.msg);
+		}
+		buf_free(&fresh);
 		pending = record(e, r, mta, map, n, run->now, &perm);
 		for (size_t i = 0; i < n; i++) {
 			if (r[i].st == SMTPC_OK)
@@ -943,6 +1000,7 @@ enum {
 	O_KEYS = 256, O_QUEUE, O_VIA, O_RELAY, O_MX, O_MX_PORT, O_SMTPS, O_TLS_CA,
 	O_AUTH_USER, O_AUTH_PWF, O_AUTH_PWC, O_DOMAIN, O_HELO, O_SELECTOR, O_NO_SIGN,
 	O_JSON, O_NOW, O_TIMEOUT, O_RESOLVER, O_VERSION, O_AT, O_ROOT, O_BOUNCE_MAILDIR,
+	O_RESIGN_AFTER,
 };
 
 static const struct option longopts[] = {
@@ -964,6 +1022,7 @@ static const struct option longopts[] = {
 	{ "json", no_argument, NULL, O_JSON },
 	{ "now", no_argument, NULL, O_NOW },
 	{ "at", required_argument, NULL, O_AT },
+	{ "resign-after", required_argument, NULL, O_RESIGN_AFTER },
 	{ "root", required_argument, NULL, O_ROOT },
 	{ "bounce-maildir", required_argument, NULL, O_BOUNCE_MAILDIR },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
@@ -1055,6 +1114,12 @@ static void parse_args(int argc, char **argv)
 			o.at = optarg[0] == '+' ? (long long)time(NULL) + t : t;
 			break;
 		}
+		case O_RESIGN_AFTER:
+			if (parse_duration(optarg, &o.resign_after) < 0 || o.resign_after < 1 ||
+			    o.resign_after > SEND_RESIGN_AFTER_MAX)
+				ARG_DIE("--resign-after %s: not a duration up to %d days", optarg,
+				    SEND_RESIGN_AFTER_MAX / 86400);
+			break;
 		case O_ROOT: o.root = optarg; break;
 		case O_BOUNCE_MAILDIR: o.bounce_maildir = optarg; break;
 		case O_TIMEOUT:
@@ -1108,6 +1173,8 @@ int main(int argc, char **argv)
 {
 	struct mm_err err = { 0 };
 	struct buf in, crlf, built, final, sigs;
+	unsigned own_sigs = 0;      /* DKIM-Signature fields prepended here */
+	long long signed_at = 0;    /* their t= */
 	struct msg m;
 	char **rcpt = NULL;
 	size_t nrcpt = 0;
@@ -1144,6 +1211,7 @@ int main(int argc, char **argv)
 	/* the whole vector decides: start from the defaults again */
 	memset(&o, 0, sizeof(o));
 	o.timeout = SMTPC_TIMEOUT_MS / 1000;
+	o.resign_after = SEND_RESIGN_AGE;
 	parse_args((int)av.n, argvec_argv(&av));
 	int first = optind;
 	char **args = argvec_argv(&av);
@@ -1348,7 +1416,7 @@ int main(int argc, char **argv)
 	buf_init(&sigs);
 	if (!o.no_sign) {
 		struct dkimsign_keys ks;
-		char *kd = o.keys ? xstrdup(o.keys) : keys_default_dir(&err);
+		char *kd = keys_dir(&err);
 		if (!kd)
 			mm_die(EX_CONFIG, "%s", err.msg);
 		if (dkimsign_load(kd, &hfa, &ks, &err) < 0)
@@ -1359,8 +1427,11 @@ int main(int argc, char **argv)
 			    hdrfrom, ks.looked[1], ks.looked[0]);
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (dkimsign_sign(built.data, built.len, hfa.domain, &ks, o.selector, &sigs, &err) < 0)
+		signed_at = (long long)time(NULL);
+		if (dkimsign_sign(built.data, built.len, hfa.domain, &ks, o.selector, signed_at, &sigs,
+		    &err) < 0)
 			mm_die(EX_SOFTWARE, "signing: %s", err.msg);
+		own_sigs = (unsigned)ks.n;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		/* for scripts/bench: the signing step alone, in-process */
 		if (getenv("MM_SEND_STATS"))
@@ -1381,6 +1452,9 @@ int main(int argc, char **argv)
 	struct queue_env e;
 	queue_env_init(&e);
 	snprintf(e.from, sizeof(e.from), "%s", o.null_sender ? "" : fromaddr);
+	/* what -q may strip and re-sign: only the fields prepended just now */
+	e.own_sigs = own_sigs;
+	e.signed_at = signed_at;
 	for (size_t i = 0; i < nrcpt; i++)
 		queue_env_add_rcpt(&e, rcpt[i]);
 	size_t pending = nrcpt;

@@ -214,7 +214,7 @@ static void sign(const char *dir, const char *signer, const char *domain, const 
 	addr_parse_mailbox(signer, strlen(signer), &a, NULL);
 	buf_reset(out);
 	if (dkimsign_load(dir, &a, &ks, &err) < 0 ||
-	    dkimsign_sign(msg, strlen(msg), domain, &ks, NULL, out, &err) < 0)
+	    dkimsign_sign(msg, strlen(msg), domain, &ks, NULL, 0, out, &err) < 0)
 		printf("# sign: %s\n", err.msg);
 	dkimsign_keys_free(&ks);
 	buf_puts(out, msg);
