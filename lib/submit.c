@@ -1161,17 +1161,6 @@ static void test_kill_at(const char *point)
 		(void)raise(SIGKILL);
 }
 
-/* The session's clock: SUBMIT_TEST_NOW_ENV when tests set it. */
-static time_t session_now(void)
-{
-	const char *v = getenv(SUBMIT_TEST_NOW_ENV);
-	long long t;
-
-	if (v && parse_long(v, 1, (long long)1 << 40, &t) == 0)
-		return (time_t)t;
-	return time(NULL);
-}
-
 static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct smtpd_reply *r)
 {
 	struct submit *sb = ctx;
@@ -1183,10 +1172,9 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	char fs[ADDR_STR_MAX];
 	long copies = 0;
 	int seen, local = 0;
-	time_t now = session_now();
 
 	if (submit_check(&sb->conf, &sb->dns, &s->mail, s->mail_null, msg->data, msg->len,
-	    now, &res, &err) < 0 || res.v != SUBMIT_OK) {
+	    time(NULL), &res, &err) < 0 || res.v != SUBMIT_OK) {
 		submit_reply(&res, r);
 		smtpd_trace(s, "submit: refused: %s", res.why);
 		log_info("%s: %s: submission refused: %d %s", s->id, s->peer_ip, r->code, r->text);
@@ -1196,9 +1184,9 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	smtpd_trace(s, "submit: signature of %s accepted", fs);
 	if (submit_replay_lock(&sb->rp, &err) < 0)
 		goto temp;
-	if (submit_recover(&sb->rp, &sb->q, sb->mx->rootfd, now, &err) < 0)
+	if (submit_recover(&sb->rp, &sb->q, sb->mx->rootfd, time(NULL), &err) < 0)
 		goto temp_locked;
-	if (submit_replay_sweep(&sb->rp, now, sb->conf.window, 0, &err) < 0)
+	if (submit_replay_sweep(&sb->rp, time(NULL), sb->conf.window, 0, &err) < 0)
 		log_warn("%s: replay cache sweep: %s", s->id, err.msg);
 	seen = submit_replay_seen(&sb->rp, &res, &err);
 	if (seen < 0)
@@ -1249,7 +1237,7 @@ static int hook_data(void *ctx, struct smtpd *s, const struct buf *msg, struct s
 	if (submit_replay_record(&sb->rp, &res, &err) < 0)
 		log_err("%s: %s: replay cache: %s (the message is accepted; the next session "
 		    "finishes the record)", s->id, s->peer_ip, err.msg);
-	else if (e.nr && submit_release(&sb->q, e.id, now, &err) < 0)
+	else if (e.nr && submit_release(&sb->q, e.id, time(NULL), &err) < 0)
 		log_err("%s: %s: job %s: %s (the next session releases it)", s->id, s->peer_ip,
 		    e.id, err.msg);
 	else

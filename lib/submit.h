@@ -91,10 +91,6 @@
  * "delivered" (the copies too, no replay entry yet) makes the session die
  * there by SIGKILL, leaving exactly what a crash at that point leaves. */
 #define SUBMIT_TEST_KILL_ENV  "MM_SUBMIT_TEST_KILL"
-/* Tests only: a UNIXTIME the session takes for the clock (the signature
- * window, the replay cache), so a test can age a queued signature the way
- * mm-send -q --at ages the queue, without waiting a quarter of an hour. */
-#define SUBMIT_TEST_NOW_ENV   "MM_SUBMIT_TEST_NOW"
 
 enum submit_verdict {
 	SUBMIT_OK = 0,
