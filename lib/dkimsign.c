@@ -180,9 +180,9 @@ int dkimsign_strip(const char *msgdata, size_t len, size_t nsig, size_t *off,
 	if (msg_parse(&m, msgdata, len, MSG_LENIENT, err) < 0)
 		return err_wrap(err, "own signatures");
 	if (m.n < nsig) {
+		size_t n = m.n;
 		msg_free(&m);
-		return err_set(err, "own signatures: %zu expected, the header has %zu fields", nsig,
-		    m.n);
+		return err_set(err, "own signatures: %zu expected, the header has %zu fields", nsig, n);
 	}
 	for (size_t i = 0; i < nsig; i++) {
 		const struct msg_field *f = &m.f[i];

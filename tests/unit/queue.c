@@ -51,7 +51,25 @@ int main(void)
 	is_int(d.r[0].notified, 0, "not notified");
 	is_str(d.r[0].mta, "[192.0.2.1]", "literal kept");
 	ok(queue_env_check(&d, &err) == 0, "decoded envelope passes the check");
+	is_int(d.own_sigs, 0, "no signed line: no own signatures");
+	ok(strstr(b.data, "signed") == NULL, "no signed line written when there are none");
 	queue_env_free(&d);
+
+	/* the own-signature count mm-send -q may strip and re-sign */
+	e.own_sigs = 2;
+	e.signed_at = 1699999999;
+	buf_reset(&b);
+	queue_env_encode(&e, &b);
+	ok(strstr(b.data, "\nsigned 2 1699999999\n") != NULL, "signed line written");
+	ok(queue_env_decode(b.data, b.len, &d, &err) == 0, "decode with a signed line");
+	is_int(d.own_sigs, 2, "own signatures");
+	is_int(d.signed_at, 1699999999, "their signing time");
+	ok(queue_env_check(&d, &err) == 0, "and it passes the check");
+	queue_env_free(&d);
+	e.own_sigs = QUEUE_OWN_SIGS_MAX + 1;
+	ok(queue_env_check(&e, &err) == -1, "too many own signatures refused by the check");
+	e.own_sigs = 0;
+	e.signed_at = 0;
 
 	{
 		const char *bad[] = {
@@ -69,6 +87,11 @@ int main(void)
 			"mm-queue 1\nid 1\nrcpt pending a@b.c\nrcpt-try x\n",
 			"mm-queue 1\nid 1\nrcpt pending a@b.c\nrcpt-notified 2\n",
 			"mm-queue 1\nid 1\nrcpt pending a@b.c\r\n",
+			"mm-queue 1\nid 1\nsigned 1\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\nsigned 0 5\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\nsigned 17 5\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\nsigned 1 -5\nrcpt pending a@b.c\n",
+			"mm-queue 1\nid 1\nsigned x 5\nrcpt pending a@b.c\n",
 		};
 		for (size_t i = 0; i < MM_NELEM(bad); i++)
 			ok(queue_env_decode(bad[i], strlen(bad[i]), &d, &err) == -1, "corrupt envelope %zu refused", i);
