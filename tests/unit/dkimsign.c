@@ -66,9 +66,11 @@ int main(void)
 		addr_parse_mailbox("me@example.org", 14, &a, NULL);
 		buf_init(&pem);
 		buf_init(&rec);
-		keys_generate(KEYS_ED25519, 0, &pem, &rec, NULL);
-		keys_path(dir, &a, KEYS_ED25519, KEYS_PRIVATE, path, sizeof path, NULL);
-		ok(keys_write_new(path, pem.data, pem.len, 0600, NULL) == 0, "an Ed25519 key");
+		/* RSA: libopendkim leaks an Ed25519 key it loads, which LeakSanitizer
+		 * can only attribute with the slow unwinder (see send-sign.t) */
+		keys_generate(KEYS_RSA, 1024, &pem, &rec, NULL);
+		keys_path(dir, &a, KEYS_RSA, KEYS_PRIVATE, path, sizeof path, NULL);
+		ok(keys_write_new(path, pem.data, pem.len, 0600, NULL) == 0, "an RSA key");
 		rc = dkimsign_resign(m, strlen(m), 2, dir, NULL, 1700000000, &out, &nsig, &err);
 		ok(rc == 0 && nsig == 1, "re-signed with the one key");
 		if (rc < 0)
