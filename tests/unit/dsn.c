@@ -186,5 +186,18 @@ int main(void)
 		ok(nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0, "cleaned");
 		buf_free(&out);
 	}
+	{
+		/* a status that would not fit the report's field is refused, not cut */
+		struct dsn_rcpt lr = { .addr = "a@example.org", .action = DSN_FAILED,
+			.status = "5.123.4567890123456", .diag = "550 no" };
+		struct dsn ld = d;
+
+		ld.r = &lr;
+		ld.nr = 1;
+		buf_init(&out);
+		ok(dsn_build(&ld, orig, strlen(orig), &out, &err) == -1 && strstr(err.msg, "status longer"),
+		    "an over-long status is an error (%s)", err.msg);
+		buf_free(&out);
+	}
 	return done_testing();
 }
