@@ -94,7 +94,8 @@ int main(int argc, char **argv)
 	if (selopt) {
 		if (keys_selector_ok(selopt, &err) < 0)
 			mm_die(EX_USAGE, "-s: %s", err.msg);
-		snprintf(sel, sizeof(sel), "%s", selopt);
+		if (snprintf_ok(sel, sizeof(sel), "%s", selopt) < 0)    /* cannot: checked above */
+			mm_die(EX_USAGE, "-s: selector longer than %d octets", KEYS_SELECTOR_MAX);
 	} else if (snprintf_ok(sel, sizeof(sel), "%s", a.local) < 0 || keys_selector_ok(sel, &err) < 0) {
 		mm_die(EX_USAGE, "the local part is not a usable selector: give -s SELECTOR");
 	}

@@ -169,6 +169,15 @@ static int ip_ok(const char *s)
 	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
 }
 
+/* The peer name of a session on a pipe (not an address: no SPF, no DNSBL). */
+static void peer_local(char out[RECV_IP_MAX])
+{
+	static const char local[] = "local";
+
+	_Static_assert(sizeof local <= RECV_IP_MAX, "\"local\" fits");
+	memcpy(out, local, sizeof local);
+}
+
 static void sockaddr_ip(const struct sockaddr_storage *ss, char out[RECV_IP_MAX])
 {
 	if (ss->ss_family == AF_INET) {
@@ -180,7 +189,7 @@ static void sockaddr_ip(const struct sockaddr_storage *ss, char out[RECV_IP_MAX]
 		else
 			inet_ntop(AF_INET6, a, out, RECV_IP_MAX);
 	} else
-		snprintf(out, RECV_IP_MAX, "local");
+		peer_local(out);
 }
 
 /* Who is on fd 0: tcpserver says so in TCPREMOTEIP, a socket knows its
@@ -192,14 +201,14 @@ static void stdin_peer(char out[RECV_IP_MAX])
 	socklen_t sl = sizeof ss;
 
 	if (e && ip_ok(e) && strlen(e) < RECV_IP_MAX) {
-		snprintf(out, RECV_IP_MAX, "%s", e);
+		memcpy(out, e, strlen(e) + 1);
 		return;
 	}
 	if (getpeername(0, (struct sockaddr *)&ss, &sl) == 0) {
 		sockaddr_ip(&ss, out);
 		return;
 	}
-	snprintf(out, RECV_IP_MAX, "local");
+	peer_local(out);
 }
 
 static void drop_privileges(const char *user)
@@ -399,7 +408,8 @@ static int accept_loop(struct opts *o, struct mode *m, int *lfds, size_t nl)
 			}
 			close(c);
 			kids[nk].pid = pid;
-			snprintf(kids[nk].ip, sizeof kids[nk].ip, "%s", ip);
+			_Static_assert(sizeof kids[nk].ip == sizeof ip, "the peer address fits");
+			memcpy(kids[nk].ip, ip, strlen(ip) + 1);
 			nk++;
 		}
 	}
@@ -678,10 +688,12 @@ int main(int argc, char **argv)
 	}
 	if (nl)
 		return accept_loop(&o, &mode, lfds, nl);
-	if (o.test)
-		snprintf(peer, sizeof peer, "%s", o.test);
-	else
+	if (o.test) {
+		if (snprintf_ok(peer, sizeof peer, "%s", o.test) < 0)   /* cannot: ip_ok above */
+			mm_die(EX_USAGE, "--test %s: address too long", o.test);
+	} else {
 		stdin_peer(peer);
+	}
 	c = run_session(&o, &mode, 0, 1, peer);
 	if (o.submit)
 		submit_free(&sb);

@@ -78,7 +78,11 @@ int dkimkey_parse(const char *txt, struct dkimkey *out, struct mm_err *err)
 				err_set(err, "k=%s: unknown key type (rsa or ed25519)", v);
 				goto out;
 			}
-			snprintf(out->ktype, sizeof out->ktype, "%s", v);
+			if (snprintf_ok(out->ktype, sizeof out->ktype, "%s", v) < 0) {
+				/* cannot: v is one of the two names just checked */
+				err_set(err, "k=%s: longer than %zu octets", v, sizeof out->ktype - 1);
+				goto out;
+			}
 		} else if (!strcmp(k, "t")) {
 			char *f, *s2 = NULL;
 

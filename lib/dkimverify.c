@@ -73,8 +73,10 @@ static long long tag_num(DKIM_SIGINFO *s, const char *tag)
 	return n;
 }
 
-/* The tags a stricter policy needs, copied out of libopendkim's parse. */
-static void tags(DKIM_SIGINFO *s, struct dkimv_sig *o)
+/* The tags a stricter policy needs, copied out of libopendkim's parse;
+ * -1 if h= does not fit (the caller refuses the signature rather than
+ * judging a shortened field list). */
+static int tags(DKIM_SIGINFO *s, struct dkimv_sig *o)
 {
 	const char *h = (const char *)dkim_sig_gettagvalue(s, 0, (u_char *)"h");
 	const char *b = (const char *)dkim_sig_gettagvalue(s, 0, (u_char *)"b");
@@ -83,7 +85,8 @@ static void tags(DKIM_SIGINFO *s, struct dkimv_sig *o)
 	o->has_l = dkim_sig_gettagvalue(s, 0, (u_char *)"l") != NULL;
 	o->t = tag_num(s, "t");
 	o->x = tag_num(s, "x");
-	snprintf(o->h, sizeof o->h, "%s", h ? h : "");
+	int rc = snprintf_ok(o->h, sizeof o->h, "%s", h ? h : "");
+
 	for (; b && *b; b++) {
 		if (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
 			continue;
@@ -94,6 +97,7 @@ static void tags(DKIM_SIGINFO *s, struct dkimv_sig *o)
 		o->b[n++] = *b;
 	}
 	o->b[n] = '\0';
+	return rc;
 }
 
 static void judge(DKIM *d, DKIM_SIGINFO *s, struct dkimv_sig *o)
@@ -105,14 +109,17 @@ static void judge(DKIM *d, DKIM_SIGINFO *s, struct dkimv_sig *o)
 	const char *dom = (const char *)dkim_sig_getdomain(s);
 	const char *sel = (const char *)dkim_sig_getselector(s);
 
-	snprintf(o->domain, sizeof o->domain, "%s", dom ? dom : "");
-	snprintf(o->selector, sizeof o->selector, "%s", sel ? sel : "");
+	/* d=, s= and h= are compared and looked up: one that does not fit is
+	 * refused below, never judged shortened */
+	int cut = snprintf_ok(o->domain, sizeof o->domain, "%s", dom ? dom : "") < 0;
+
+	cut |= snprintf_ok(o->selector, sizeof o->selector, "%s", sel ? sel : "") < 0;
 	ascii_lower(o->domain);
 	(void)dkim_sig_getsignalg(s, &alg);
-	snprintf(o->alg, sizeof o->alg, "%s", alg == DKIM_SIGN_RSASHA1 ? "rsa-sha1" :
+	cut |= snprintf_ok(o->alg, sizeof o->alg, "%s", alg == DKIM_SIGN_RSASHA1 ? "rsa-sha1" :
 	    alg == DKIM_SIGN_RSASHA256 ? "rsa-sha256" : alg == DKIM_SIGN_ED25519SHA256 ?
-	    "ed25519-sha256" : "unknown");
-	tags(s, o);
+	    "ed25519-sha256" : "unknown") < 0;
+	cut |= tags(s, o) < 0;
 	if (dkim_sig_getkeysize(s, &bits) == DKIM_STAT_OK)
 		o->bits = bits;
 	(void)dkim_sig_getcanonlen(d, s, &msglen, &canonlen, &signlen);
@@ -132,21 +139,26 @@ static void judge(DKIM *d, DKIM_SIGINFO *s, struct dkimv_sig *o)
 	else
 		o->result = DKIMV_FAIL;
 	if (o->result != DKIMV_PASS)
-		snprintf(o->why, sizeof o->why, "%s",
+		str_trunc(o->why, sizeof o->why, "%s",
 		    e != DKIM_SIGERROR_UNKNOWN && e != DKIM_SIGERROR_OK ? dkim_sig_geterrorstr(e) :
 		    dkim_sig_getbh(s) == DKIM_SIGBH_MISMATCH ? "body hash mismatch" : "bad signature");
 	/* mm's tightening, applied to what the library let pass */
 	if (o->result == DKIMV_PASS && alg == DKIM_SIGN_RSASHA1) {
 		o->result = DKIMV_FAIL;
-		snprintf(o->why, sizeof o->why, "rsa-sha1 is not acceptable (RFC 8301)");
+		str_trunc(o->why, sizeof o->why, "rsa-sha1 is not acceptable (RFC 8301)");
 	}
 	if (o->result == DKIMV_PASS && alg != DKIM_SIGN_ED25519SHA256 && bits < DKIMV_RSA_MIN_BITS) {
 		o->result = DKIMV_FAIL;
-		snprintf(o->why, sizeof o->why, "%u-bit key is too small (RFC 8301)", bits);
+		str_trunc(o->why, sizeof o->why, "%u-bit key is too small (RFC 8301)", bits);
 	}
 	if (o->result == DKIMV_PASS && signlen >= 0 && msglen >= 0 && signlen < msglen) {
 		o->result = DKIMV_POLICY;
-		snprintf(o->why, sizeof o->why, "l= covers %zd of %zd body octets", signlen, msglen);
+		str_trunc(o->why, sizeof o->why, "l= covers %zd of %zd body octets", signlen, msglen);
+	}
+	if (cut) {
+		o->result = DKIMV_PERMERROR;
+		str_trunc(o->why, sizeof o->why, "d=, s= or h= longer than mm keeps (%zu, %zu, %d)",
+		    sizeof o->domain - 1, sizeof o->selector - 1, DKIMV_TAG_MAX - 1);
 	}
 }
 
@@ -186,13 +198,13 @@ int dkimv_verify_keys(dkimv_key_fn fn, void *fnctx, struct dns_resolver *r, cons
 		st = dkim_chunk(d, NULL, 0);
 	if (st == DKIM_STAT_SYNTAX) {
 		out->header_error = 1;
-		snprintf(out->why, sizeof out->why, "header violates RFC 5322 (e.g. duplicate From:)");
+		str_trunc(out->why, sizeof out->why, "header violates RFC 5322 (e.g. duplicate From:)");
 	}
 	if (st == DKIM_STAT_OK || st == DKIM_STAT_NOSIG) {
 		st = dkim_eom(d, NULL);
 		if (st == DKIM_STAT_SYNTAX) {
 			out->header_error = 1;
-			snprintf(out->why, sizeof out->why, "header violates RFC 5322 (e.g. duplicate From:)");
+			str_trunc(out->why, sizeof out->why, "header violates RFC 5322 (e.g. duplicate From:)");
 		}
 	}
 	if (dkim_getsiglist(d, &sigs, &nsigs) == DKIM_STAT_OK)
@@ -201,7 +213,7 @@ int dkimv_verify_keys(dkimv_key_fn fn, void *fnctx, struct dns_resolver *r, cons
 			judge(d, sigs[i], o);
 			if (out->header_error && o->result == DKIMV_PASS) {
 				o->result = DKIMV_FAIL;
-				snprintf(o->why, sizeof o->why, "%s", out->why);
+				str_trunc(o->why, sizeof o->why, "%s", out->why);
 			}
 		}
 	dkim_free(d);

@@ -42,7 +42,7 @@ struct dkimv_sig {
 	/* tag values, for policies stricter than "it verifies" (submit mode) */
 	int has_l;                /* an l= tag is present at all */
 	long long t, x;           /* t= and x=; -1 when absent or not a number */
-	char h[DKIMV_TAG_MAX];    /* h= as written (cut if longer) */
+	char h[DKIMV_TAG_MAX];    /* h= as written (a longer one: PERMERROR) */
 	char b[DKIMV_TAG_MAX];    /* b= with white space removed; "" if too long */
 };
 

@@ -504,12 +504,14 @@ static int parse_server(const char *s, struct sockaddr_storage *ss, socklen_t *s
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)p);
 		*sslen = sizeof *s4;
-		snprintf(str, strsz, "%s:%lld", host, p);
+		if (snprintf_ok(str, strsz, "%s:%lld", host, p) < 0)
+			return err_set(err, "resolver address too long: %s", s);
 	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)p);
 		*sslen = sizeof *s6;
-		snprintf(str, strsz, "[%s]:%lld", host, p);
+		if (snprintf_ok(str, strsz, "[%s]:%lld", host, p) < 0)
+			return err_set(err, "resolver address too long: %s", s);
 	} else {
 		return err_set(err, "bad resolver address '%s' (want IP[:PORT])", s);
 	}

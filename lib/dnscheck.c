@@ -245,7 +245,7 @@ struct addrs {
 	size_t n;
 };
 
-static void addrs_add(struct addrs *as, const char *ip, const char *host)
+static void addrs_add(struct ctx *c, struct addrs *as, const char *ip, const char *host)
 {
 	size_t i;
 
@@ -254,8 +254,14 @@ static void addrs_add(struct addrs *as, const char *ip, const char *host)
 			return;
 	if (as->n >= DNSCHECK_ADDRS_MAX)
 		return;
-	snprintf(as->ip[as->n], sizeof as->ip[0], "%s", ip);
-	snprintf(as->host[as->n], sizeof as->host[0], "%s", host);
+	/* both are looked up and printed later: one that does not fit is
+	 * reported, not checked under a shortened name */
+	if (snprintf_ok(as->ip[as->n], sizeof as->ip[0], "%s", ip) < 0 ||
+	    snprintf_ok(as->host[as->n], sizeof as->host[0], "%s", host) < 0) {
+		add(c, "address", ip, DNSCHECK_FAIL, NULL, "address or its MX name too long to check (%d, %d)",
+		    DNS_ADDRSTR_MAX - 1, DNS_NAME_MAX - 1);
+		return;
+	}
 	as->n++;
 }
 
@@ -307,11 +313,11 @@ static void check_host_addresses(struct ctx *c, const char *d, const char *host,
 	buf_init(&b);
 	for (i = 0; i < a4->nrr; i++) {
 		buf_printf(&b, "%s%s", b.len ? ", " : "", a4->rr[i].addrstr);
-		addrs_add(as, a4->rr[i].addrstr, host);
+		addrs_add(c, as, a4->rr[i].addrstr, host);
 	}
 	for (i = 0; i < a6->nrr; i++) {
 		buf_printf(&b, "%s%s", b.len ? ", " : "", a6->rr[i].addrstr);
-		addrs_add(as, a6->rr[i].addrstr, host);
+		addrs_add(c, as, a6->rr[i].addrstr, host);
 	}
 	if (a4->ncnames == 0 && a6->ncnames == 0)
 		add(c, "address", host, DNSCHECK_PASS, NULL, "has address%s %s", (a4->nrr + a6->nrr) > 1 ? "es" : "", b.data);
@@ -784,8 +790,11 @@ static void check_dmarc(struct ctx *c, const char *d)
 		add(c, "dmarc", name, DNSCHECK_WARN, NULL, "%s", rec.warnings);
 	if (rec.nrua == 0)
 		add(c, "dmarc", name, DNSCHECK_INFO, NULL, "no rua=: you get no aggregate reports");
-	if (dmarc_org_domain(c->psl, d, org, sizeof org) < 0)
-		snprintf(org, sizeof org, "%s", d);
+	if (dmarc_org_domain(c->psl, d, org, sizeof org) < 0 &&
+	    snprintf_ok(org, sizeof org, "%s", d) < 0) {
+		add(c, "dmarc", name, DNSCHECK_FAIL, NULL, "domain longer than %d octets", DMARC_DOMAIN_MAX);
+		goto out;
+	}
 	for (i = 0; i < rec.nrua + rec.nruf; i++) {
 		const char *uri = i < rec.nrua ? rec.rua[i] : rec.ruf[i - rec.nrua];
 		char dest[DMARC_DOMAIN_MAX + 1], dorg[DMARC_DOMAIN_MAX + 1], *auth, *aowner;
@@ -964,7 +973,7 @@ static void check_domain1(struct ctx *c, const char *d)
 	memset(&as, 0, sizeof as);
 	check_mx(c, d, &as);
 	for (i = 0; i < c->o->nips; i++)
-		addrs_add(&as, c->o->ips[i], "");
+		addrs_add(c, &as, c->o->ips[i], "");
 	for (i = 0; i < as.n; i++)
 		check_ptr(c, d, as.ip[i], as.host[i]);
 	check_spf(c, d, &as);

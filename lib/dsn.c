@@ -27,8 +27,11 @@ static void date_utc(long long t, char out[DSN_DATE_MAX])
 	time_t tt = (time_t)t;
 	struct tm tm;
 
+	static const char epoch[] = "Thu, 01 Jan 1970 00:00:00 +0000";
+
+	_Static_assert(sizeof epoch <= DSN_DATE_MAX, "the fallback date fits");
 	if (!gmtime_r(&tt, &tm) || !strftime(out, DSN_DATE_MAX, "%a, %d %b %Y %H:%M:%S +0000", &tm))
-		snprintf(out, DSN_DATE_MAX, "Thu, 01 Jan 1970 00:00:00 +0000");
+		memcpy(out, epoch, sizeof epoch);
 }
 
 static int is_digit(char c)
@@ -72,10 +75,10 @@ void dsn_status(const char *diag, int perm, char out[DSN_STATUS_MAX])
 			out[n] = 0;
 			return;
 		}
-		snprintf(out, DSN_STATUS_MAX, "%c.0.0", diag[0]);
-		return;
+		perm = diag[0] == '5';
 	}
-	snprintf(out, DSN_STATUS_MAX, "%s", perm ? "5.0.0" : "4.0.0");
+	_Static_assert(sizeof "5.0.0" <= DSN_STATUS_MAX, "a class-only status fits");
+	memcpy(out, perm ? "5.0.0" : "4.0.0", sizeof "5.0.0");
 }
 
 static int printable(const char *s)
@@ -122,6 +125,9 @@ static int check(const struct dsn *d, struct mm_err *err)
 		if (!printable(r->diag) || (r->mta && *r->mta && !host_ok(r->mta)) ||
 		    (r->status && !printable(r->status)))
 			return err_set(err, "dsn: recipient %zu: text or host with a control byte", i + 1);
+		if (r->status && strlen(r->status) >= DSN_STATUS_MAX)
+			return err_set(err, "dsn: recipient %zu: status longer than %d octets", i + 1,
+			    DSN_STATUS_MAX - 1);
 	}
 	return 0;
 }
@@ -161,7 +167,10 @@ int dsn_build(const struct dsn *d, const char *orig, size_t len, struct buf *out
 	do {
 		random_bytes(rnd, sizeof rnd);
 		hex_encode(rnd, sizeof rnd, hex);
-		snprintf(boundary, sizeof boundary, "=_mm-dsn_%s", hex);
+		if (snprintf_ok(boundary, sizeof boundary, "=_mm-dsn_%s", hex) < 0) {
+			buf_free(&hdr);      /* cannot happen (fixed sizes), but never a cut boundary */
+			return err_set(err, "dsn: boundary does not fit");
+		}
 	} while (hdr.len && memmem(hdr.data, hdr.len, boundary, strlen(boundary)));
 
 	date_utc(d->now, date);
@@ -213,7 +222,7 @@ int dsn_build(const struct dsn *d, const char *orig, size_t len, struct buf *out
 		const struct dsn_rcpt *r = &d->r[i];
 		char st[DSN_STATUS_MAX];
 		if (r->status)
-			snprintf(st, sizeof st, "%s", r->status);
+			memcpy(st, r->status, strlen(r->status) + 1);   /* length checked in check() */
 		else
 			dsn_status(r->diag, r->action == DSN_FAILED, st);
 		buf_printf(out, "\r\nFinal-Recipient: rfc822; %s\r\n", r->addr);

@@ -51,18 +51,27 @@ int maildir_prepare(int mdfd, struct mm_err *err)
 	return 0;
 }
 
-static void host_clean(const char *host, char *out, size_t cap)
+/* The host part of a unique name, with the bytes a name may not hold as
+ * \ooo; -1 if it does not fit (a shortened host would be a different one). */
+static int host_clean(const char *host, char *out, size_t cap)
 {
 	size_t o = 0;
 
-	for (const char *p = host; *p && o + 5 < cap; p++) {
-		if (*p == '/' || *p == ':' || *p == ',' || (unsigned char)*p < 0x21 ||
-		    (unsigned char)*p > 0x7e) {
-			o += (size_t)snprintf(out + o, cap - o, "\\%03o", (unsigned char)*p);
+	for (const char *p = host; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (o + 5 > cap)          /* room for \ooo and the NUL */
+			return -1;
+		if (c == '/' || c == ':' || c == ',' || c < 0x21 || c > 0x7e) {
+			out[o++] = '\\';
+			out[o++] = (char)('0' + (c >> 6));
+			out[o++] = (char)('0' + ((c >> 3) & 7));
+			out[o++] = (char)('0' + (c & 7));
 		} else
 			out[o++] = *p;
 	}
 	out[o] = '\0';
+	return 0;
 }
 
 int maildir_name(const char *host, size_t size, char out[MAILDIR_NAME_MAX + 1])
@@ -75,7 +84,10 @@ int maildir_name(const char *host, size_t size, char out[MAILDIR_NAME_MAX + 1])
 	gettimeofday(&tv, NULL);
 	random_bytes(r, sizeof r);
 	hex_encode(r, sizeof r, rh);
-	host_clean(host, h, sizeof h);
+	if (host_clean(host, h, sizeof h) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	return snprintf_ok(out, MAILDIR_NAME_MAX + 1, "%lld.M%06ldP%ldQ%luR%s.%s,S=%zu",
 	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), ++counter, rh, h, size);
 }

@@ -79,7 +79,8 @@ static void spf_helo(const struct mxauth_conf *c, struct dns_resolver *d, struct
 	if (h->done && !strcmp(h->name, s->helo))
 		return;
 	memset(h, 0, sizeof *h);
-	snprintf(h->name, sizeof h->name, "%s", s->helo);
+	_Static_assert(sizeof h->name == sizeof s->helo, "the HELO name fits");
+	memcpy(h->name, s->helo, strlen(s->helo) + 1);
 	if (!helo_is_name(s->helo))
 		return;
 	if (spf_eval_r(d, s->peer_ip, s->helo, "", c->spf_timeout_ms, &h->spf, &e) < 0)
@@ -121,7 +122,10 @@ int mxauth_mail(const struct mxauth_conf *c, struct dns_resolver **dns, struct s
 	else if (spf_eval_r(d, s->peer_ip, s->helo, from, c->spf_timeout_ms, &tx->spf, &e) < 0)
 		log_warn("%s: SPF: %s", s->id, e.msg);
 	tx->spf_done = 1;
-	snprintf(tx->spf_domain, sizeof tx->spf_domain, "%s", s->mail_null ? s->helo : s->mail.domain);
+	_Static_assert(sizeof tx->spf_domain >= sizeof s->helo &&
+	    sizeof tx->spf_domain >= sizeof s->mail.domain, "the SPF identity fits");
+	memcpy(tx->spf_domain, s->mail_null ? s->helo : s->mail.domain,
+	    strlen(s->mail_null ? s->helo : s->mail.domain) + 1);
 	header_safe(tx->spf.received_spf);
 	smtpd_trace(s, "SPF for %s from %s: %s (%s)", from[0] ? from : "<> (HELO)", s->peer_ip,
 	    spf_vresult_str(tx->spf.result), tx->spf.explanation);
@@ -299,7 +303,12 @@ static int from_domain_of(const struct msg *m, char *out, size_t cap, const char
 		*why = "From: does not hold exactly one usable address";
 		return -1;
 	}
-	snprintf(out, cap, "%s", l.v[0].domain);
+	if (snprintf_ok(out, cap, "%s", l.v[0].domain) < 0) {
+		addr_list_free(&l);
+		out[0] = '\0';
+		*why = "From: domain too long";
+		return -1;
+	}
 	addr_list_free(&l);
 	return 0;
 }

@@ -35,7 +35,7 @@ void queue_env_add_rcpt(struct queue_env *e, const char *addr)
 {
 	e->r = xreallocarray(e->r, e->nr + 1, sizeof(*e->r));
 	memset(&e->r[e->nr], 0, sizeof(e->r[0]));
-	snprintf(e->r[e->nr].addr, sizeof(e->r[0].addr), "%s", addr);
+	if (snprintf_ok(e->r[e->nr].addr, sizeof(e->r[0].addr), "%s", addr) < 0) e->r[e->nr].addr[0] = '\0';   /* "": queue_env_check refuses it */
 	e->nr++;
 }
 
@@ -222,7 +222,7 @@ int queue_env_decode(const char *s, size_t len, struct queue_env *e, struct mm_e
 		} else if (!strcmp(key, "id")) {
 			if (!id_ok(v))
 				goto bad;
-			snprintf(e->id, sizeof(e->id), "%s", v);
+			if (snprintf_ok(e->id, sizeof(e->id), "%s", v) < 0) goto bad;   /* id_ok: <= QUEUE_ID_MAX */
 			seen_id = 1;
 		} else if (!strcmp(key, "created")) {
 			if (num(v, &e->created) < 0)
@@ -234,7 +234,7 @@ int queue_env_decode(const char *s, size_t len, struct queue_env *e, struct mm_e
 		} else if (!strcmp(key, "from")) {
 			if (!addr_field_ok(v, 1))
 				goto bad;
-			snprintf(e->from, sizeof(e->from), "%s", v);
+			if (snprintf_ok(e->from, sizeof(e->from), "%s", v) < 0) goto bad;   /* addr_field_ok: <= ADDR_STR_MAX - 1 */
 		} else if (!strcmp(key, "attempts")) {
 			if (parse_long(v, 0, 1000000, &x) < 0)
 				goto bad;
@@ -393,8 +393,8 @@ int queue_add(struct queue *q, struct queue_env *e, const char *msg, size_t len,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	random_bytes(rnd, sizeof(rnd));
 	hex_encode(rnd, sizeof(rnd), hex);
-	snprintf(e->id, sizeof(e->id), "%llx.%05lx.%s", (long long)ts.tv_sec,
-	    (long)(ts.tv_nsec / 10000), hex);
+	if (snprintf_ok(e->id, sizeof(e->id), "%llx.%05lx.%s", (long long)ts.tv_sec,
+	    (long)(ts.tv_nsec / 10000), hex) < 0) e->id[0] = '\0';   /* "": queue_env_check refuses it */
 	e->created = ts.tv_sec;
 	e->size = len;
 	if (queue_env_check(e, err) < 0)

@@ -88,7 +88,12 @@ void smtpc_init(struct smtpc *c, int rfd, int wfd, const char *host, int timeout
 {
 	memset(c, 0, sizeof(*c));
 	io_init(&c->io, rfd, wfd, timeout_ms > 0 ? timeout_ms : SMTPC_TIMEOUT_MS);
-	snprintf(c->host, sizeof(c->host), "%s", host ? host : "");
+	/* the host is the TLS name to check: one that does not fit is kept for
+	 * messages (cut visibly) and STARTTLS refuses to use it */
+	if (snprintf_ok(c->host, sizeof(c->host), "%s", host ? host : "") < 0) {
+		str_trunc(c->host, sizeof(c->host), "%s", host);
+		c->host_cut = 1;
+	}
 }
 
 void smtpc_close(struct smtpc *c)
@@ -191,9 +196,10 @@ void smtpc_parse_ehlo(struct smtpc *c, const struct smtpc_reply *r)
 		const char *l = p + 1;
 		const char *e = memchr(l, '\n', (size_t)(end - l));
 		size_t n = e ? (size_t)(e - l) : (size_t)(end - l);
-		char kw[64];
+		/* the whole line (reply lines are bounded by SMTPC_LINE_MAX): a cut
+		 * one could turn "AUTH ... PLAINX" into "PLAIN" */
+		char *kw = xstrndup(l, n);
 
-		snprintf(kw, sizeof(kw), "%.*s", (int)(n < sizeof(kw) - 1 ? n : sizeof(kw) - 1), l);
 		if (!ascii_strcasecmp(kw, "PIPELINING"))
 			c->ext |= SMTPC_EXT_PIPELINING;
 		else if (!ascii_strcasecmp(kw, "STARTTLS"))
@@ -213,6 +219,7 @@ void smtpc_parse_ehlo(struct smtpc *c, const struct smtpc_reply *r)
 					c->ext |= SMTPC_EXT_AUTH_LOGIN;
 			}
 		}
+		free(kw);
 		p = e;
 	}
 }
@@ -275,6 +282,11 @@ enum smtpc_status smtpc_starttls(struct smtpc *c, SSL_CTX *ctx, int verify_host,
 	struct smtpc_reply r;
 	enum smtpc_status st;
 
+	if (c->host_cut) {
+		err_set(err, "%s: host name longer than %zu octets: no TLS name to check", c->host,
+		    sizeof(c->host) - 1);
+		return SMTPC_TEMP;
+	}
 	smtpc_reply_init(&r);
 	cmd(c, "STARTTLS");
 	if (exchange(c, &r, err) < 0) {
@@ -439,7 +451,7 @@ enum smtpc_status smtpc_send(struct smtpc *c, const char *from, struct smtpc_rcp
 		buf_free(&params);
 		for (size_t i = 0; i < n; i++) {
 			rcpts[i].st = SMTPC_PERM;
-			snprintf(rcpts[i].text, sizeof(rcpts[i].text), "message of %zu octets over the server's SIZE %zu",
+			str_trunc(rcpts[i].text, sizeof(rcpts[i].text), "message of %zu octets over the server's SIZE %zu",
 			    len, c->size_max);
 		}
 		err_set(err, "%s: message of %zu octets over the server's limit of %zu", c->host, len,
@@ -502,7 +514,7 @@ enum smtpc_status smtpc_send(struct smtpc *c, const char *from, struct smtpc_rcp
 		}
 		for (size_t i = 0; i < n; i++)
 			if (rcpts[i].st != SMTPC_OK) {
-				snprintf(first_err, sizeof(first_err), "%s", rcpts[i].text);
+				str_trunc(first_err, sizeof(first_err), "%s", rcpts[i].text);
 				break;
 			}
 		err_set(err, "%s: no recipient accepted: %s", c->host, first_err);

@@ -66,6 +66,7 @@ struct smtpc {
 	size_t size_max;          /* SIZE value, 0 if none */
 	int verbose;              /* log the dialogue to stderr */
 	char host[256];           /* for TLS names and messages */
+	int host_cut;             /* host did not fit: STARTTLS refuses */
 };
 
 void smtpc_init(struct smtpc *c, int rfd, int wfd, const char *host, int timeout_ms);

@@ -243,21 +243,19 @@ struct eval_out {
 	struct dns_stats st;
 };
 
+/* header-safe: no CR/LF from a record may reach a header field */
+static void crlf_to_space(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\r' || *s == '\n')
+			*s = ' ';
+}
+
+/* For explanations and messages (text): a long one is cut visibly. */
 static void copy_str(char *dst, size_t sz, const char *s)
 {
-	size_t n;
-
-	if (!s)
-		s = "";
-	n = strlen(s);
-	if (n >= sz)
-		n = sz - 1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	/* header-safe: no CR/LF from a record may reach a header field */
-	for (; *dst; dst++)
-		if (*dst == '\r' || *dst == '\n')
-			*dst = ' ';
+	str_trunc(dst, sz, "%s", s ? s : "");
+	crlf_to_space(dst);
 }
 
 static enum spf_vresult map_result(SPF_result_t r)
@@ -301,9 +299,9 @@ static int override_result(SPF_response_t *resp, SPF_errcode_t e, struct spf_ver
 	}
 	if (e == SPF_E_NOT_SPF && compile) {
 		v->result = SPF_V_PERMERROR;
-		snprintf(v->explanation, sizeof v->explanation, "invalid SPF record: %s",
+		str_trunc(v->explanation, sizeof v->explanation, "invalid SPF record: %s",
 		    first ? first : "does not compile");
-		copy_str(v->explanation, sizeof v->explanation, v->explanation);
+		crlf_to_space(v->explanation);
 		return 1;
 	}
 	if (SPF_response_result(resp) == SPF_RESULT_INVALID) {
@@ -370,8 +368,13 @@ static void eval_child(void *argp, void *outp, size_t outsz)
 			goto done;
 		c = SPF_response_get_header_comment(resp);
 		copy_str(v->explanation, sizeof v->explanation, c);
-		copy_str(v->received_spf, sizeof v->received_spf,
-		    SPF_response_get_received_spf_value(resp));
+		/* a header value is not cut: one that does not fit is left out
+		 * ("") and spf_eval_r writes its own, built to fit */
+		if (snprintf_ok(v->received_spf, sizeof v->received_spf, "%s",
+		    SPF_response_get_received_spf_value(resp) ?
+		    SPF_response_get_received_spf_value(resp) : "") < 0)
+			v->received_spf[0] = '\0';
+		crlf_to_space(v->received_spf);
 	}
 done:
 	if (resp)
@@ -393,12 +396,24 @@ static void fill_header(struct spf_verdict *out, const char *client_ip,
     const char *helo, const char *mail_from)
 {
 	const char *ident = mail_from && *mail_from ? mail_from : (helo ? helo : "");
-	char tmp[SPF_HEADER_MAX];
+	const char *res = spf_vresult_str(out->result);
+	char data[SPF_HEADER_MAX], comment[SPF_HEADER_MAX];
+	size_t fixed;
 
-	snprintf(tmp, sizeof tmp, "%s (%s) client-ip=%s; envelope-from=\"%s\"; helo=%s;",
-	    spf_vresult_str(out->result), out->explanation,
-	    client_ip ? client_ip : "unknown", ident, helo ? helo : "unknown");
-	copy_str(out->received_spf, sizeof out->received_spf, tmp);
+	/* the key=value part is data and is never cut: if it does not fit,
+	 * the value is the bare result (RFC 7208 9.1 allows that); only the
+	 * comment, a human explanation, is shortened (visibly) */
+	if (snprintf_ok(data, sizeof data, "client-ip=%s; envelope-from=\"%s\"; helo=%s;",
+	    client_ip ? client_ip : "unknown", ident, helo ? helo : "unknown") < 0 ||
+	    (fixed = strlen(res) + strlen(" () ") + strlen(data)) >= sizeof out->received_spf) {
+		copy_str(out->received_spf, sizeof out->received_spf, res);
+		return;
+	}
+	str_trunc(comment, sizeof out->received_spf - fixed, "%s", out->explanation);
+	if (snprintf_ok(out->received_spf, sizeof out->received_spf, "%s (%s) %s", res, comment,
+	    data) < 0)
+		copy_str(out->received_spf, sizeof out->received_spf, res);   /* cannot: sized above */
+	crlf_to_space(out->received_spf);
 }
 
 static int eval_common(struct dns_resolver *r, const char *resolver,
@@ -722,7 +737,9 @@ static struct anode *node_new(const char *domain, struct anode *parent, const ch
 	n->pub.domain = xstrdup(domain);
 	n->parent = parent;
 	n->depth = parent ? parent->depth + 1 : 0;
-	snprintf(n->pub.via, sizeof n->pub.via, "%s", via);
+	/* callers pass "include" or "redirect"; anything longer is a bug here */
+	if (snprintf_ok(n->pub.via, sizeof n->pub.via, "%s", via) < 0)
+		abort();
 	return n;
 }
 

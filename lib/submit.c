@@ -68,8 +68,7 @@ static enum submit_verdict why_set(enum submit_verdict v, char *why, size_t cap,
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vsnprintf(why, cap, fmt, ap) < 0)
-		why[0] = '\0';
+	str_vtrunc(why, cap, fmt, ap);     /* a reason: cut visibly */
 	va_end(ap);
 	return v;
 }
@@ -256,8 +255,10 @@ static int key_from_dir(void *ctx, const char *sel, const char *dom, char *rec, 
 		return 0;
 	if (addr_component_ok(sel, 0, NULL) < 0 || strlen(sel) > ADDR_LOCAL_MAX)
 		return 1;
-	snprintf(other.local, sizeof other.local, "%s", sel);
-	snprintf(other.domain, sizeof other.domain, "%s", k->from->domain);
+	/* both fit (checked just above; the same type): 1 = no key if not */
+	if (snprintf_ok(other.local, sizeof other.local, "%s", sel) < 0 ||
+	    snprintf_ok(other.domain, sizeof other.domain, "%s", k->from->domain) < 0)
+		return 1;
 	ascii_lower(other.local);
 	return pub_of(k->dir, &other, sel, rec, cap);
 }
@@ -273,23 +274,23 @@ static int header_from(const char *msg, size_t len, struct addr *out, char *why,
 	int rc = -1;
 
 	if (msg_parse(&m, msg, len, 0, &e) < 0) {
-		snprintf(why, cap, "header: %.300s", e.msg);
+		str_trunc(why, cap, "header: %s", e.msg);
 		return -1;
 	}
 	if (msg_count(&m, "From") != 1) {
-		snprintf(why, cap, "%zu From: fields", msg_count(&m, "From"));
+		str_trunc(why, cap, "%zu From: fields", msg_count(&m, "From"));
 		goto out;
 	}
 	f = msg_find(&m, "From");
 	if (addr_list_parse(f->value, f->value_len, &l, &e) < 0) {
-		snprintf(why, cap, "%.300s", e.msg);
+		str_trunc(why, cap, "%s", e.msg);
 		goto out;
 	}
 	if (l.n == 1) {
 		*out = l.v[0];
 		rc = 0;
 	} else
-		snprintf(why, cap, "%zu addresses", l.n);
+		str_trunc(why, cap, "%zu addresses", l.n);
 	addr_list_free(&l);
 out:
 	msg_free(&m);
@@ -315,17 +316,19 @@ int submit_check(const struct submit_conf *c, struct dns_resolver **dns,
 	addr_format(&res->from, fs);
 	if (!c->is_ours(c->ours_ctx, res->from.domain)) {
 		res->v = SUBMIT_NOT_OURS;
-		snprintf(res->why, sizeof res->why, "From: %s", fs);
+		str_trunc(res->why, sizeof res->why, "From: %s", fs);
 		return 0;
 	}
 	nsels = user_selectors(c->keys_dir, &res->from, sels);
 	if (nsels == 0) {
 		/* no key on disk: DNS holds it, under the default selector */
-		snprintf(sels[0], sizeof sels[0], "%s", res->from.local);
-		nsels = 1;
+		/* a local part longer than a DNS label names no selector: then
+		 * no signature is the user's (SUBMIT_WRONG_KEY), never a cut one */
+		if (snprintf_ok(sels[0], sizeof sels[0], "%s", res->from.local) == 0)
+			nsels = 1;
 		if (!*dns && !(*dns = dns_open(c->resolver, err))) {
 			res->v = SUBMIT_TEMP;
-			snprintf(res->why, sizeof res->why, "DNS: %.300s", err->msg);
+			str_trunc(res->why, sizeof res->why, "DNS: %s", err->msg);
 			return -1;
 		}
 	}
@@ -333,14 +336,14 @@ int submit_check(const struct submit_conf *c, struct dns_resolver **dns,
 	kc.from = &res->from;
 	if (dkimv_verify_keys(c->keys_dir ? key_from_dir : NULL, &kc, *dns, msg, len, &v, err) < 0) {
 		res->v = SUBMIT_TEMP;
-		snprintf(res->why, sizeof res->why, "%.300s", err->msg);
+		str_trunc(res->why, sizeof res->why, "%s", err->msg);
 		return -1;
 	}
 	if (v.n == 0) {
 		/* (a header the library dislikes, such as one without Date:, matters
 		 * only for a signature: without one, "unsigned" is the news) */
 		res->v = SUBMIT_NO_SIG;
-		snprintf(res->why, sizeof res->why, "none");
+		str_trunc(res->why, sizeof res->why, "none");
 		return 0;
 	}
 	for (size_t i = 0; i < v.n; i++) {
@@ -358,7 +361,7 @@ int submit_check(const struct submit_conf *c, struct dns_resolver **dns,
 		if ((int)sv > best_rank) {
 			best_rank = (int)sv;
 			res->v = sv;
-			snprintf(res->why, sizeof res->why, "%s", why);
+			str_trunc(res->why, sizeof res->why, "%s", why);
 		}
 	}
 	if (res->nids == 0) {
@@ -375,7 +378,7 @@ int submit_check(const struct submit_conf *c, struct dns_resolver **dns,
 		else
 			addr_format(env_from, es);
 		res->v = SUBMIT_MISMATCH;
-		snprintf(res->why, sizeof res->why, "MAIL FROM:<%s> is not From: %s", es, fs);
+		str_trunc(res->why, sizeof res->why, "MAIL FROM:<%s> is not From: %s", es, fs);
 	}
 	return 0;
 }
@@ -1100,7 +1103,8 @@ static int enqueue(struct submit *sb, struct smtpd *s, const struct buf *msg, st
 	char as[ADDR_STR_MAX];
 	int rc;
 
-	snprintf(e->from, sizeof e->from, "%s@%s", s->mail.local, s->mail.domain);
+	_Static_assert(sizeof e->from == ADDR_STR_MAX, "addr_format's size");
+	addr_format(&s->mail, e->from);
 	for (size_t i = 0; i < s->nrcpt; i++) {
 		int dup = 0;
 		if (s->rcpt[i].data)

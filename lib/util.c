@@ -18,16 +18,10 @@
 MM_PRINTF(3, 0)
 static void err_vset(struct mm_err *err, int code, const char *fmt, va_list ap)
 {
-	int n;
-
 	if (!err)
 		return;
 	err->code = code;
-	n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	if (n < 0)
-		snprintf(err->msg, sizeof err->msg, "(unformattable error)");
-	else if ((size_t)n >= sizeof err->msg)
-		memcpy(err->msg + sizeof err->msg - 4, "...", 4);
+	str_vtrunc(err->msg, sizeof err->msg, fmt, ap);
 }
 
 int err_set(struct mm_err *err, const char *fmt, ...)
@@ -47,8 +41,7 @@ int err_sys(struct mm_err *err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vsnprintf(what, sizeof what, fmt, ap) >= (int)sizeof what)
-		memcpy(what + sizeof what - 4, "...", 4);
+	str_vtrunc(what, sizeof what, fmt, ap);
 	va_end(ap);
 	err_set(err, "%s: %s", what, strerror(e));
 	if (err)
@@ -68,8 +61,7 @@ int err_wrap(struct mm_err *err, const char *fmt, ...)
 	code = err->code;
 	memcpy(old, err->msg, sizeof old);
 	va_start(ap, fmt);
-	if (vsnprintf(what, sizeof what, fmt, ap) >= (int)sizeof what)
-		memcpy(what + sizeof what - 4, "...", 4);
+	str_vtrunc(what, sizeof what, fmt, ap);
 	va_end(ap);
 	err_set(err, "%s: %s", what, old);
 	err->code = code;
@@ -279,6 +271,37 @@ int snprintf_ok(char *dst, size_t size, const char *fmt, ...)
 		return -1;
 	}
 	return 0;
+}
+
+#define STR_TRUNC_MARK "..."
+
+void str_vtrunc(char *dst, size_t size, const char *fmt, va_list ap)
+{
+	static const char bad[] = "(unformattable text)";
+	int n;
+
+	if (size == 0)
+		return;
+	n = vsnprintf(dst, size, fmt, ap);
+	if (n < 0) {
+		if (size > sizeof bad - 1) {
+			memcpy(dst, bad, sizeof bad);
+		} else {
+			memcpy(dst, bad, size - 1);
+			dst[size - 1] = '\0';
+		}
+	} else if ((size_t)n >= size && size >= sizeof STR_TRUNC_MARK) {
+		memcpy(dst + size - sizeof STR_TRUNC_MARK, STR_TRUNC_MARK, sizeof STR_TRUNC_MARK);
+	}
+}
+
+void str_trunc(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	str_vtrunc(dst, size, fmt, ap);
+	va_end(ap);
 }
 
 int ascii_tolower(int c)

@@ -72,6 +72,12 @@ char *buf_steal(struct buf *b);
 
 /* snprintf that fails (-1) on truncation or error instead of cutting. */
 int snprintf_ok(char *dst, size_t size, const char *fmt, ...) MM_PRINTF(3, 4);
+/* For human-readable text only (reasons, explanations, error messages),
+ * never for data that is compared, used as a key or written to a peer:
+ * format into dst and, if it does not fit, end it in "..." so the cut is
+ * visible.  A format error leaves "(unformattable text)". */
+void str_trunc(char *dst, size_t size, const char *fmt, ...) MM_PRINTF(3, 4);
+void str_vtrunc(char *dst, size_t size, const char *fmt, va_list ap) MM_PRINTF(3, 0);
 
 /* ASCII-only case helpers: mail syntax is ASCII, the locale is irrelevant. */
 int ascii_tolower(int c);

@@ -262,6 +262,14 @@ int main(int argc, char **argv)
 	dns_close(r);
 	ok(dns_open("resolver.example", &err) == NULL, "a host name is refused");
 	ok(dns_open("127.0.0.1:99999", &err) == NULL, "bad port refused");
+	{
+		/* a host longer than any address is an error, not a shortened spec */
+		char lng[300];
+		memset(lng, '1', sizeof lng - 4);
+		memcpy(lng + sizeof lng - 4, ":53", 4);
+		ok(dns_open(lng, &err) == NULL && strstr(err.msg, "too long"),
+		    "a too-long resolver host is refused (%s)", err.msg);
+	}
 	setenv("MM_RESOLVER", "127.0.0.2:1053", 1);
 	r = dns_open(NULL, &err);
 	ok(r && !strcmp(dns_server_str(r), "127.0.0.2:1053"), "MM_RESOLVER used when no server given");

@@ -183,7 +183,31 @@ int main(void)
 		    "other domain: not ours");
 		is_int(dsn_deliver_local(root, "../me@example.test", "h", out.data, out.len, &err), 0,
 		    "path trick: not ours");
+		{
+			/* the host goes into the Maildir file name: too long is an
+			 * error, never a shortened name */
+			char lh[300];
+			memset(lh, 'h', sizeof lh - 1);
+			lh[sizeof lh - 1] = '\0';
+			is_int(dsn_deliver_local(root, "me@example.test", lh, out.data, out.len, &err), -1,
+			    "a host too long for a Maildir name is an error");
+			ok(strstr(err.msg, "file name too long") != NULL, "and says so (%s)", err.msg);
+			is_int(count_files(p), 1, "nothing more in new/");
+		}
 		ok(nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0, "cleaned");
+		buf_free(&out);
+	}
+	{
+		/* a status that would not fit the report's field is refused, not cut */
+		struct dsn_rcpt lr = { .addr = "a@example.org", .action = DSN_FAILED,
+			.status = "5.123.4567890123456", .diag = "550 no" };
+		struct dsn ld = d;
+
+		ld.r = &lr;
+		ld.nr = 1;
+		buf_init(&out);
+		ok(dsn_build(&ld, orig, strlen(orig), &out, &err) == -1 && strstr(err.msg, "status longer"),
+		    "an over-long status is an error (%s)", err.msg);
 		buf_free(&out);
 	}
 	return done_testing();

@@ -145,6 +145,23 @@ int main(void)
 			queue_env_add_rcpt(&bad, "a@example.org\r\nrcpt pending x@evil.test");
 			ok(queue_add(&q, &bad, "m\r\n", 3, &err) == -1, "CRLF in a recipient: not queued");
 			queue_env_free(&bad);
+			{
+				/* longer than an envelope address can be: refused, not cut to
+				 * a different (valid-looking) address */
+				/* cut at ADDR_STR_MAX - 1 it would be a valid 64@255 address */
+				char la[ADDR_STR_MAX + 8];
+				memset(la, 'a', sizeof la - 1);
+				la[sizeof la - 1] = '\0';
+				la[ADDR_LOCAL_MAX] = '@';
+				for (size_t k = ADDR_LOCAL_MAX + 64; k < sizeof la - 1; k += 64)
+					la[k] = '.';
+				queue_env_init(&bad);
+				queue_env_add_rcpt(&bad, la);
+				ok(queue_add(&q, &bad, "m\r\n", 3, &err) == -1 &&
+				    strstr(err.msg, "recipient 1 is not a plain address"),
+				    "a too-long recipient: not queued (%s)", err.msg);
+				queue_env_free(&bad);
+			}
 			ok(queue_load(&q, ids[0], &d, NULL, &err) == 0, "reload");
 			d.r[0].text[0] = '\n';
 			ok(queue_update(&q, &d, &err) == -1, "control byte in a text: not written");

@@ -94,5 +94,38 @@ int main(void)
 	smtpc_dot_stuff(".", 1, &b);
 	is_str(b.data, "..\r\n.\r\n", "a lone dot is stuffed");
 	buf_free(&b);
+
+	{
+		/* EHLO lines are judged whole: a long AUTH line is not cut into
+		 * a different mechanism, and one at its end is still seen */
+		struct smtpc c;
+		char pad[53], lhost[300];
+		char l1[200], l2[200];
+		const char *l[] = { "250-mx.test\r\n", l1, l2, NULL };
+
+		memset(pad, 'A', sizeof pad - 1);
+		pad[sizeof pad - 1] = '\0';
+		snprintf(l1, sizeof l1, "250-AUTH %s PLAINX\r\n", pad);
+		snprintf(l2, sizeof l2, "250 AUTH %s %s LOGIN\r\n", pad, pad);
+		smtpc_init(&c, -1, -1, "mx.test", 0);
+		smtpc_reply_init(&r);
+		is_int(feed(&r, l, &err), 1, "long EHLO reply complete");
+		smtpc_parse_ehlo(&c, &r);
+		ok(!(c.ext & SMTPC_EXT_AUTH_PLAIN), "PLAINX past 58 octets is not PLAIN");
+		ok(c.ext & SMTPC_EXT_AUTH_LOGIN, "LOGIN past 63 octets is seen");
+		smtpc_reply_free(&r);
+		smtpc_close(&c);
+
+		/* a host name that does not fit is never the TLS name checked */
+		memset(lhost, 'h', sizeof lhost - 1);
+		lhost[sizeof lhost - 1] = '\0';
+		smtpc_init(&c, -1, -1, lhost, 0);
+		ok(c.host_cut && strlen(c.host) == sizeof c.host - 1 &&
+		    !strcmp(c.host + sizeof c.host - 4, "..."), "a too-long host is cut visibly, and marked");
+		is_int(smtpc_starttls(&c, NULL, 1, "me.test", &err), SMTPC_TEMP,
+		    "STARTTLS refuses a cut host name");
+		ok(strstr(err.msg, "no TLS name to check") != NULL, "and says why (%.60s...)", err.msg);
+		smtpc_close(&c);
+	}
 	return done_testing();
 }

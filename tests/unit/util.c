@@ -46,6 +46,30 @@ int main(void)
 		ok(snprintf_ok(s, sizeof s, "abcd") == -1, "snprintf_ok refuses truncation");
 	}
 
+	/* str_trunc: text that does not fit ends in a visible "..." */
+	{
+		char s[8], big[MM_ERR_MAX + 100];
+		struct mm_err e2;
+
+		str_trunc(s, sizeof s, "%s", "abcdefg");
+		is_str(s, "abcdefg", "str_trunc: exactly fitting text is whole");
+		str_trunc(s, sizeof s, "%s-%d", "abcdefg", 42);
+		is_str(s, "abcd...", "str_trunc: a cut ends in ...");
+		ok(strlen(s) == sizeof s - 1, "str_trunc: the cut text fills the buffer");
+		str_trunc(s, 3, "%s", "abcdef");
+		is_str(s, "ab", "str_trunc: a buffer too small for ... is still terminated");
+		s[0] = 'x';
+		str_trunc(s, 0, "%s", "abc");
+		ok(s[0] == 'x', "str_trunc: size 0 writes nothing");
+		str_trunc(s, sizeof s, "%s", "");
+		is_str(s, "", "str_trunc: empty text");
+		memset(big, 'a', sizeof big - 1);
+		big[sizeof big - 1] = '\0';
+		err_set(&e2, "%s", big);
+		ok(strlen(e2.msg) == MM_ERR_MAX - 1 && !strcmp(e2.msg + MM_ERR_MAX - 4, "..."),
+		    "err_set cuts a long message with ... (str_trunc)");
+	}
+
 	/* numbers */
 	ok(parse_long("42", 0, 100, &v) == 0 && v == 42, "parse_long");
 	ok(parse_long("-1", 0, 100, &v) == -1, "parse_long range");
