@@ -7,6 +7,7 @@
 #include <arpa/nameser.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <opendkim/dkim.h>
 
 const char *dkimv_result_str(enum dkimv_result r)
@@ -115,7 +116,18 @@ static void judge(DKIM *d, DKIM_SIGINFO *s, struct dkimv_sig *o)
 
 	cut |= snprintf_ok(o->selector, sizeof o->selector, "%s", sel ? sel : "") < 0;
 	ascii_lower(o->domain);
-	(void)dkim_sig_getsignalg(s, &alg);
+	/* The signer's a= tag, not dkim_sig_getsignalg(): on a signature
+	 * libopendkim refused early (t= in the future, say) the latter still
+	 * holds 0, which is DKIM_SIGN_RSASHA1, and such a signature would be
+	 * misreported as rsa-sha1. */
+	const char *a = (const char *)dkim_sig_gettagvalue(s, 0, (u_char *)"a");
+
+	if (a && !strcasecmp(a, "rsa-sha1"))
+		alg = DKIM_SIGN_RSASHA1;
+	else if (a && !strcasecmp(a, "rsa-sha256"))
+		alg = DKIM_SIGN_RSASHA256;
+	else if (a && !strcasecmp(a, "ed25519-sha256"))
+		alg = DKIM_SIGN_ED25519SHA256;
 	cut |= snprintf_ok(o->alg, sizeof o->alg, "%s", alg == DKIM_SIGN_RSASHA1 ? "rsa-sha1" :
 	    alg == DKIM_SIGN_RSASHA256 ? "rsa-sha256" : alg == DKIM_SIGN_ED25519SHA256 ?
 	    "ed25519-sha256" : "unknown") < 0;

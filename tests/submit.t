@@ -141,6 +141,10 @@ like "$out" '550 5.7.21 submit: the signature must cover From, To, Subject and D
 $SIGN "$K/me@example.org.rsa.key" me example.org --time $(($(date +%s) - 1000)) <"$T/k/py" >"$T/k/py-old"
 out=$(sub me@example.org you@example.org "$T/k/py-old")
 like "$out" '550 5.7.1 submit: stale signature' "signed 1000 s ago (window 900 s): stale"
+$SIGN "$K/me@example.org.rsa.key" me example.org --time $(($(date +%s) + 3600)) <"$T/k/py" >"$T/k/py-future"
+out=$(sub me@example.org you@example.org "$T/k/py-future")
+like "$out" '550 5\.7\.' "signed an hour in the future: refused"
+unlike "$out" 'rsa-sha1' "signed in the future: not misreported as rsa-sha1 (libopendkim leaves no algorithm)"
 $SIGN "$K/me@other.test.rsa.key" me other.test <"$T/k/py" >"$T/k/py-dom"
 out=$(sub me@example.org you@example.org "$T/k/py-dom")
 like "$out" '550 5.7.22 submit: signed for another domain' "From: me@example.org signed by other.test: another domain"
