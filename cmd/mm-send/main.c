@@ -34,7 +34,7 @@
 #include "queue.h"
 #include "smtpc.h"
 #include "submit.h"
-#include "send_mx.h"
+#include "send.h"
 
 #include <openssl/crypto.h>
 
@@ -44,7 +44,6 @@
 #define SEND_SYS_CONF_ENV "MM_SEND_SYSTEM_CONF"   /* overrides SEND_SYS_CONF (tests, chroots) */
 #define SEND_USER_CONF ".config/mm/send.conf"
 #define SEND_QUEUE_SUBDIR ".local/share/mm/queue"
-#define SEND_PASSWORD_MAX 1024
 #define SEND_ROOT_DEFAULT "/var/mail"   /* as mm-recv's --root: whose mailboxes are ours */
 #define SEND_SUBJECT_SHOWN 80           /* of a bounced message's Subject, on stderr */
 /* -q with --via/--relay re-signs a job whose own signatures are this old
@@ -242,241 +241,19 @@ static void display_name(struct buf *out, const char *name)
 	buf_putc(out, '"');
 }
 
-/* ---- transports ---- */
-
-static int read_password(char *out, size_t n, struct mm_err *err)
+/* The transport's options, from ours (lib/send); o is final by the time
+ * anything is sent. */
+static const struct send_opts *send_opts(void)
 {
-	struct buf b;
+	static struct send_opts so;
 
-	buf_init(&b);
-	if (o.auth_pw_file) {
-		if (read_file_all(o.auth_pw_file, SEND_PASSWORD_MAX, &b, err) < 0) {
-			buf_free(&b);
-			return -1;
-		}
-	} else if (o.auth_pw_cmd) {
-		struct argvec av;
-		pid_t pid;
-		int rfd, wfd, st;
-		argvec_init(&av);
-		if (conf_split_words(o.auth_pw_cmd, &av, err) < 0 || av.n == 0) {
-			argvec_free(&av);
-			buf_free(&b);
-			return err_set(err, "--auth-password-cmd: no command");
-		}
-		if (smtpc_spawn(argvec_argv(&av), &pid, &rfd, &wfd, err) < 0) {
-			argvec_free(&av);
-			buf_free(&b);
-			return -1;
-		}
-		argvec_free(&av);
-		close(wfd);
-		int r = read_fd_all(rfd, SEND_PASSWORD_MAX, &b, err);
-		close(rfd);
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-			buf_free(&b);
-			return err_set(err, "--auth-password-cmd failed");
-		}
-	} else {
-		buf_free(&b);
-		return err_set(err, "--auth-user needs --auth-password-file or --auth-password-cmd");
-	}
-	{
-		char *nl = b.data ? strpbrk(b.data, "\r\n") : NULL;
-		if (nl)
-			*nl = 0;
-	}
-	if (snprintf_ok(out, n, "%s", b.data ? b.data : "") < 0) {
-		buf_free(&b);
-		return err_set(err, "password too long");
-	}
-	OPENSSL_cleanse(b.data, b.len);
-	buf_free(&b);
-	return 0;
-}
-
-static const char *helo_name(void)
-{
-	static char host[256];
-
-	if (o.helo)
-		return o.helo;
-	if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
-		return host;
-	return "localhost";
-}
-
-static void set_all(struct smtpc_rcpt *r, size_t n, enum smtpc_status st, const char *text)
-{
-	for (size_t i = 0; i < n; i++) {
-		r[i].st = st;
-		snprintf(r[i].text, sizeof(r[i].text), "%.*s", SMTPC_TEXT_MAX - 1, text);
-	}
-}
-
-/* Talk SMTP on an open connection: hello, TLS as required, auth, send. */
-enum smtpc_status send_session(struct smtpc *c, int tls_mode, SSL_CTX *ctx,
-    const char *from, struct smtpc_rcpt *r, size_t n, const char *msg, size_t len,
-    struct mm_err *err)
-{
-	enum smtpc_status st;
-
-	c->verbose = o.verbose;
-	if (tls_mode == 3) {   /* implicit TLS */
-		st = smtpc_tls_now(c, ctx, 1, err);
-		if (st != SMTPC_OK)
-			return st;
-	}
-	st = smtpc_hello(c, helo_name(), err);
-	if (st != SMTPC_OK)
-		return st;
-	if (tls_mode == 1 || tls_mode == 2) {   /* 1 required, 2 opportunistic */
-		if (c->ext & SMTPC_EXT_STARTTLS) {
-			st = smtpc_starttls(c, ctx, tls_mode == 1, helo_name(), err);
-			if (st != SMTPC_OK)
-				return SMTPC_TEMP;
-		} else if (tls_mode == 1) {
-			err_set(err, "%s does not offer STARTTLS; not sending in plaintext", c->host);
-			return SMTPC_TEMP;
-		}
-	}
-	if (o.auth_user && tls_mode != 2 && tls_mode != 0) {
-		char pw[SEND_PASSWORD_MAX + 1];
-		if (read_password(pw, sizeof(pw), err) < 0)
-			return SMTPC_TEMP;
-		st = smtpc_auth(c, o.auth_user, pw, err);
-		OPENSSL_cleanse(pw, sizeof(pw));
-		if (st != SMTPC_OK)
-			return st;
-	}
-	st = smtpc_send(c, from, r, n, msg, len, err);
-	smtpc_quit(c);
-	return st;
-}
-
-static enum smtpc_status via_deliver(const char *from, struct smtpc_rcpt *r, size_t n,
-    const char *msg, size_t len, struct mm_err *err)
-{
-	struct argvec av;
-	struct smtpc c;
-	pid_t pid;
-	int rfd, wfd, st;
-	enum smtpc_status s;
-
-	argvec_init(&av);
-	if (conf_split_words(o.via, &av, err) < 0 || av.n == 0) {
-		argvec_free(&av);
-		err_set(err, "--via: no command");
-		return SMTPC_PERM;
-	}
-	if (smtpc_spawn(argvec_argv(&av), &pid, &rfd, &wfd, err) < 0) {
-		argvec_free(&av);
-		return SMTPC_TEMP;
-	}
-	smtpc_init(&c, rfd, wfd, av.v[0], (int)(o.timeout * 1000));
-	argvec_free(&av);
-	s = send_session(&c, 0, NULL, from, r, n, msg, len, err);
-	smtpc_close(&c);
-	close(rfd);
-	close(wfd);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return s;
-}
-
-static SSL_CTX *client_ctx(int verify, struct mm_err *err)
-{
-	return io_tls_client_ctx(o.tls_ca, verify, err);
-}
-
-static enum smtpc_status relay_deliver(const char *from, struct smtpc_rcpt *r, size_t n,
-    const char *msg, size_t len, struct mm_err *err)
-{
-	char host[256], port[16];
-	const char *p = o.relay, *colon;
-	struct smtpc c;
-	SSL_CTX *ctx;
-	int fd;
-	enum smtpc_status s;
-
-	if (*p == '[') {
-		const char *e = strchr(p, ']');
-		if (!e || (e[1] && e[1] != ':')) {
-			err_set(err, "--relay %s: bad host", o.relay);
-			return SMTPC_PERM;
-		}
-		snprintf(host, sizeof(host), "%.*s", (int)(e - p - 1), p + 1);
-		snprintf(port, sizeof(port), "%s", e[1] ? e + 2 : (o.smtps ? "465" : "587"));
-	} else if ((colon = strrchr(p, ':')) && strchr(p, ':') == colon) {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-		snprintf(port, sizeof(port), "%s", colon + 1);
-	} else {
-		snprintf(host, sizeof(host), "%s", p);
-		snprintf(port, sizeof(port), "%s", o.smtps ? "465" : "587");
-	}
-	ctx = client_ctx(1, err);
-	if (!ctx)
-		return SMTPC_TEMP;
-	if (smtpc_connect_tcp(host, port, SMTPC_CONNECT_TIMEOUT_MS, &fd, err) < 0) {
-		SSL_CTX_free(ctx);
-		return SMTPC_TEMP;
-	}
-	smtpc_init(&c, fd, fd, host, (int)(o.timeout * 1000));
-	s = send_session(&c, o.smtps ? 3 : 1, ctx, from, r, n, msg, len, err);
-	smtpc_close(&c);
-	close(fd);
-	SSL_CTX_free(ctx);
-	return s;
-}
-
-/* Deliver to every rcpt by the configured transport; per-rcpt status set,
- * and, for --mx, the host that answered in mta[i] (NULL if none). */
-static void deliver(const char *from, struct smtpc_rcpt *r, char **mta, size_t n,
-    const char *msg, size_t len)
-{
-	struct mm_err err = { 0 };
-	enum smtpc_status s;
-
-	for (size_t i = 0; i < n; i++) {
-		r[i].st = SMTPC_TEMP;
-		r[i].text[0] = 0;
-	}
-	if (o.via)
-		s = via_deliver(from, r, n, msg, len, &err);
-	else if (o.relay)
-		s = relay_deliver(from, r, n, msg, len, &err);
-	else {
-		struct send_mx_opts mo = {
-			.port = o.mx_port ? o.mx_port : "25",
-			.timeout_ms = (int)(o.timeout * 1000),
-			.mta = mta,
-		};
-		send_mx_deliver(&mo, from, r, n, msg, len);
-		return;
-	}
-	if (s != SMTPC_OK) {
-		/* whatever smtpc_send did not mark, the session's outcome decides */
-		for (size_t i = 0; i < n; i++)
-			if (r[i].st == SMTPC_OK && s != SMTPC_OK && !r[i].text[0])
-				r[i].st = s;
-		int any_text = 0;
-		for (size_t i = 0; i < n; i++)
-			if (r[i].text[0])
-				any_text = 1;
-		if (!any_text)
-			set_all(r, n, s, err.msg);
-	}
-	/* mm-recv --submit refuses a signature it took before: this is the
-	 * resend of a message whose 250 was lost (the session died after its
-	 * commit), so it was delivered, not refused */
-	for (size_t i = 0; i < n; i++)
-		if (r[i].st == SMTPC_PERM && strstr(r[i].text, SUBMIT_REPLAYED_REPLY)) {
-			mm_warnx("<%s>: the relay had taken this message before (its answer was "
-			    "lost): counted as sent", r[i].addr);
-			r[i].st = SMTPC_OK;
-		}
+	so = (struct send_opts){
+		.via = o.via, .relay = o.relay, .mx_port = o.mx_port, .tls_ca = o.tls_ca,
+		.helo = o.helo, .auth_user = o.auth_user, .auth_pw_file = o.auth_pw_file,
+		.auth_pw_cmd = o.auth_pw_cmd, .smtps = o.smtps, .verbose = o.verbose,
+		.timeout_ms = (int)(o.timeout * 1000),
+	};
+	return &so;
 }
 
 /* ---- queue ---- */
@@ -620,7 +397,7 @@ static int notify(struct run *run, struct queue_env *e, const struct buf *m, int
 	}
 	if (n == 0)
 		goto out;
-	if (queue_host_set(host, helo_name()) < 0)   /* an odd host name must not stall the job */
+	if (queue_host_set(host, send_helo_name(send_opts())) < 0)   /* an odd host name must not stall the job */
 		snprintf(host, sizeof(host), "localhost");
 	if (!e->from[0]) {
 		mm_warnx("%s: null sender: no DSN for %zu failed recipient%s", e->id, n,
@@ -750,11 +527,11 @@ static void run_job(struct run *run, struct queue_env *e, struct buf *m)
 		buf_init(&fresh);
 		const struct buf *send = attempt_msg(e, m, run->now, &fresh, &err);
 		if (send) {
-			deliver(e->from, r, mta, n, send->data, send->len);
+			send_deliver(send_opts(), e->from, r, mta, n, send->data, send->len);
 		} else {
 			/* nothing was sent: the job waits for its key, told why */
 			mm_warnx("%s: %s", e->id, err.msg);
-			set_all(r, n, SMTPC_TEMP, err.msg);
+			send_set_all(r, n, SMTPC_TEMP, err.msg);
 		}
 		buf_free(&fresh);
 		pending = record(e, r, mta, map, n, run->now, &perm);
@@ -1468,7 +1245,7 @@ int main(int argc, char **argv)
 			map[i] = i;
 		}
 		e.last_try = time(NULL);
-		deliver(e.from, r, NULL, nrcpt, final.data, final.len);
+		send_deliver(send_opts(), e.from, r, NULL, nrcpt, final.data, final.len);
 		pending = record(&e, r, NULL, map, nrcpt, e.last_try, &perm);
 		for (size_t i = 0; i < nrcpt; i++) {
 			if (r[i].st == SMTPC_PERM && !strncmp(r[i].text, "550", 3))
