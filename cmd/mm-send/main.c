@@ -4,8 +4,9 @@
  * Flow: read the message, complete its header (From, Date, Message-ID),
  * take recipients (arguments or -t), drop Bcc, make every line end CRLF,
  * sign (lib/dkimsign, keys named by lib/keys), then hand it to one
- * transport (--via CMD, --relay HOST, --mx).  A temporary failure queues
- * the signed message (lib/queue) and exits 0; -q retries the queue.
+ * transport (lib/send: --via CMD, --relay HOST, --mx).  A temporary
+ * failure queues the signed message (lib/queue) and exits 0; -q retries
+ * the queue and -bp lists it (lib/qrun).
  * Nothing from the message or an address ever reaches a command line:
  * --via's command comes only from options or config files and is run with
  * execvp, and an address starting with '-' is refused outright.
@@ -26,7 +27,6 @@
 #include "addr.h"
 #include "conf.h"
 #include "dkimsign.h"
-#include "dsn.h"
 #include "exitcode.h"
 #include "keys.h"
 #include "log.h"
@@ -34,6 +34,8 @@
 #include "queue.h"
 #include "smtpc.h"
 #include "submit.h"
+#include "compose.h"
+#include "qrun.h"
 #include "send.h"
 
 #include <openssl/crypto.h>
@@ -44,8 +46,6 @@
 #define SEND_SYS_CONF_ENV "MM_SEND_SYSTEM_CONF"   /* overrides SEND_SYS_CONF (tests, chroots) */
 #define SEND_USER_CONF ".config/mm/send.conf"
 #define SEND_QUEUE_SUBDIR ".local/share/mm/queue"
-#define SEND_ROOT_DEFAULT "/var/mail"   /* as mm-recv's --root: whose mailboxes are ours */
-#define SEND_SUBJECT_SHOWN 80           /* of a bounced message's Subject, on stderr */
 /* -q with --via/--relay re-signs a job whose own signatures are this old
  * (--resign-after): mm-recv --submit refuses any older than its window */
 #define SEND_RESIGN_AGE 600
@@ -85,7 +85,7 @@ static void usage(FILE *f)
 	    "other:      --domain D, --helo NAME, --timeout SECONDS,\n"
 	    "            --json, --now, -h/--help, --version\n"
 	    "config:     %s then ~/%s (lines \"long-option value\")\n",
-	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, SEND_ROOT_DEFAULT, SEND_RESIGN_AGE,
+	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, QRUN_ROOT_DEFAULT, SEND_RESIGN_AGE,
 	    SEND_SYS_CONF, SEND_USER_CONF);
 }
 
@@ -194,21 +194,6 @@ static int parse_rcpts(const char *value, const char *dom, char ***v, size_t *n,
 
 /* ---- header completion ---- */
 
-static void rfc5322_date(char *out, size_t n, time_t t)
-{
-	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-		"Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-	long off;
-
-	localtime_r(&t, &tm);
-	off = tm.tm_gmtoff / 60;
-	snprintf(out, n, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld", wd[tm.tm_wday], tm.tm_mday,
-	    mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
-}
-
 /* A display name as a phrase: atoms as they are, otherwise a quoted
  * string, non-ASCII as an RFC 2047 encoded word.  CR/LF never pass. */
 static void display_name(struct buf *out, const char *name)
@@ -274,501 +259,48 @@ static long long clock_now(void)
 	return o.at ? o.at : (long long)time(NULL);
 }
 
-/* Record the results of an attempt at time now in e; returns how many
- * are pending.  perm counts the recipients refused for good. */
-static size_t record(struct queue_env *e, struct smtpc_rcpt *r, char **mta, size_t *map,
-    size_t n, long long now, int *perm)
-{
-	size_t pending = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		struct queue_rcpt *q = &e->r[map[i]];
-		queue_text_set(q->text, r[i].text);
-		q->last_try = now;
-		if (mta && mta[i])
-			queue_host_set(q->mta, mta[i]);   /* anything odd is left out */
-		if (r[i].st == SMTPC_OK) {
-			q->state = QUEUE_SENT;
-		} else if (r[i].st == SMTPC_PERM) {
-			q->state = QUEUE_FAILED;
-			mm_warnx("%s%s%s: failed: %s", e->id, e->id[0] ? ": " : "", q->addr, r[i].text);
-			(*perm)++;
-		} else {
-			q->state = QUEUE_PENDING;
-			queue_text_set(e->last_error, r[i].text);
-			pending++;
-		}
-	}
-	return pending;
-}
-
-struct run {
-	struct queue q;
-	long long now;
-	size_t sent, left, bounced;
-	size_t told;           /* failures reported on stderr only (exit status) */
-	int errors, corrupt;
-	char **fresh;          /* DSN jobs queued by this run */
-	size_t nfresh;
-};
-
-/* A header value of the queued message, printable ASCII only, cut short. */
-static void header_value(const struct buf *m, const char *name, char *out, size_t cap)
-{
-	struct msg h;
-	struct mm_err err;
-	const struct msg_field *f;
-	size_t k = 0;
-
-	out[0] = '\0';
-	if (msg_parse(&h, m->data, m->len, MSG_LENIENT, &err) < 0)
-		return;
-	if ((f = msg_find(&h, name)))
-		for (size_t i = 0; i < f->value_len && k + 1 < cap; i++)
-			out[k++] = f->value[i] >= 0x20 && f->value[i] < 0x7f ? f->value[i] : '?';
-	out[k] = '\0';
-	msg_free(&h);
-}
-
-/*
- * With a client transport (--via, --relay) a DSN cannot go back out: the
- * null sender is refused by mm-recv --submit (it would be dropped
- * unseen), and a relay has no reason to take it either.  So the user
- * learns here: into --bounce-maildir when set (1), else (or when that
- * fails) on stderr, which cron mails, with a non-zero exit status (2).
- * -1: neither worked; the recipients stay unreported, the job stays
- * listed by -bp, and the next run tries again.
- */
-static int bounce_here(struct run *run, const struct queue_env *e, const struct dsn_rcpt *dr,
-    size_t n, const char *host, const struct buf *m, const struct buf *dsn, struct mm_err *err)
-{
-	char subj[SEND_SUBJECT_SHOWN], when[64];
-	int bad = 0;
-
-	if (o.bounce_maildir) {
-		if (dsn_deliver_maildir(o.bounce_maildir, host, dsn->data, dsn->len, err) == 0)
-			return 1;
-		mm_warnx("%s: DSN not delivered to %s: %s", e->id, o.bounce_maildir, err->msg);
-	}
-	header_value(m, "Subject", subj, sizeof subj);
-	rfc5322_date(when, sizeof when, (time_t)e->created);
-	for (size_t i = 0; i < n; i++)
-		if (fprintf(stderr, "mm-send: %s: BOUNCED: your message to <%s> (Subject: %s; "
-		    "queued %s) was not delivered: %s\n", e->id, dr[i].addr, subj, when,
-		    dr[i].diag ? dr[i].diag : "") < 0)
-			bad = 1;
-	if (bad || fflush(stderr) != 0) {
-		err_set(err, "could not report the failure on stderr either");
-		return -1;
-	}
-	run->told += n;
-	return 2;
-}
-
-/*
- * Report the failed recipients of e that have not been reported yet:
- * nothing for a null sender (no bounce of a bounce); the DSN goes into the
- * sender's Maildir when the sender is ours, otherwise it becomes a job of
- * its own with the null sender.  The recipients are marked notified only
- * once the DSN is durable (a crash in between sends it twice, never not
- * at all).  Returns -1 when the DSN could not be issued (tried again on
- * the next run).
- */
-static int notify(struct run *run, struct queue_env *e, const struct buf *m, int expired)
-{
-	struct dsn_rcpt *dr = xcalloc(e->nr, sizeof(*dr));
-	char (*st)[DSN_STATUS_MAX] = xcalloc(e->nr, sizeof(*st));
-	char host[QUEUE_HOST_MAX + 1];
-	size_t n = 0;
-	int r = 0;
-
-	for (size_t i = 0; i < e->nr; i++) {
-		struct queue_rcpt *q = &e->r[i];
-		if (q->state != QUEUE_FAILED || q->notified)
-			continue;
-		/* failed after a temporary answer: only expiry does that */
-		dsn_status(q->text, 1, st[n]);
-		dr[n] = (struct dsn_rcpt){
-			.addr = q->addr, .action = DSN_FAILED, .mta = q->mta, .diag = q->text,
-			.last_attempt = q->last_try,
-			.status = st[n][0] == '4' ? DSN_STATUS_EXPIRED : st[n],
-		};
-		n++;
-	}
-	if (n == 0)
-		goto out;
-	if (queue_host_set(host, send_helo_name(send_opts())) < 0)   /* an odd host name must not stall the job */
-		snprintf(host, sizeof(host), "localhost");
-	if (!e->from[0]) {
-		mm_warnx("%s: null sender: no DSN for %zu failed recipient%s", e->id, n,
-		    n == 1 ? "" : "s");
-		goto mark;
-	}
-	{
-		struct dsn d = {
-			.reporting_mta = host, .sender = e->from, .queue_id = e->id,
-			.arrival = e->created, .now = run->now, .expired = expired, .r = dr, .nr = n,
-		};
-		struct buf out;
-		struct mm_err err = { 0 };
-		int lr;
-
-		buf_init(&out);
-		if (dsn_build(&d, m->data, m->len, &out, &err) < 0) {
-			mm_warnx("%s: no DSN: %s", e->id, err.msg);
-			buf_free(&out);
-			r = -1;
-			goto out;
-		}
-		lr = o.mx ? dsn_deliver_local(o.root ? o.root : SEND_ROOT_DEFAULT, e->from, host,
-		    out.data, out.len, &err) : bounce_here(run, e, dr, n, host, m, &out, &err);
-		if (lr == 2) {
-			/* said on stderr */
-		} else if (lr == 1 && !o.mx) {
-			mm_warnx("%s: DSN delivered to %s", e->id, o.bounce_maildir);
-		} else if (lr == 1) {
-			mm_warnx("%s: DSN delivered to the Maildir of <%s>", e->id, e->from);
-		} else if (lr == 0) {
-			struct queue_env b;
-			queue_env_init(&b);
-			queue_env_add_rcpt(&b, e->from);
-			if (queue_add(&run->q, &b, out.data, out.len, &err) == 0) {
-				mm_warnx("%s: DSN to <%s> queued as %s", e->id, e->from, b.id);
-				run->fresh = xreallocarray(run->fresh, run->nfresh + 1, sizeof(*run->fresh));
-				run->fresh[run->nfresh++] = xstrdup(b.id);
-			} else {
-				lr = -1;
-			}
-			queue_env_free(&b);
-		}
-		buf_free(&out);
-		if (lr < 0) {
-			mm_warnx("%s: DSN to <%s> not issued (tried again next run): %s", e->id,
-			    e->from, err.msg);
-			r = -1;
-			goto out;
-		}
-		run->bounced += n;
-	}
-mark:
-	for (size_t i = 0; i < e->nr; i++)
-		if (e->r[i].state == QUEUE_FAILED)
-			e->r[i].notified = 1;
-out:
-	free(dr);
-	free(st);
-	return r;
-}
-
 /* The key directory the first signing used. */
 static char *keys_dir(struct mm_err *err)
 {
 	return o.keys ? xstrdup(o.keys) : keys_default_dir(err);
 }
 
-/*
- * The message an attempt sends.  Through --via/--relay the user's relay
- * (mm-recv --submit) refuses signatures older than its window, so a job
- * whose own signatures (the envelope's "signed" line) are o.resign_after
- * old goes out re-signed: in memory, the file on disk stays as queued.
- * Younger ones go out byte for byte as queued, so the resend of a message
- * whose 250 was lost is still recognised as a replay.  --mx never
- * re-signs: that queue carries other people's signed mail.  Returns m or
- * fresh; NULL with err when re-signing failed (the key is gone, say).
- */
-static const struct buf *attempt_msg(const struct queue_env *e, const struct buf *m,
-    long long now, struct buf *fresh, struct mm_err *err)
+/* The queue runner's options (lib/qrun), for the queue in dir. */
+static struct qrun_opts qrun_opts(const char *dir)
 {
-	size_t nsig;
-	char *kd;
-	int r;
-
-	if (!(o.via || o.relay) || e->own_sigs == 0 || now - e->signed_at < o.resign_after)
-		return m;
-	if (!(kd = keys_dir(err)))
-		return NULL;
-	r = dkimsign_resign(m->data, m->len, e->own_sigs, kd, o.selector, now, fresh, &nsig, err);
-	free(kd);
-	if (r < 0) {
-		err_wrap(err, "re-signing (signatures %llds old)", now - e->signed_at);
-		return NULL;
-	}
-	if (o.verbose)
-		mm_warnx("%s: signatures %llds old: re-signed (%zu)", e->id, now - e->signed_at, nsig);
-	return fresh;
+	return (struct qrun_opts){
+		.send = send_opts(), .dir = dir, .keys = o.keys, .selector = o.selector,
+		.root = o.root, .filter = o.queue_filter, .bounce_maildir = o.bounce_maildir,
+		.now = clock_now(), .resign_after = o.resign_after, .mx = o.mx, .force = o.now,
+		.verbose = o.verbose,
+	};
 }
 
-/* One attempt at one locked, loaded job. */
-static void run_job(struct run *run, struct queue_env *e, struct buf *m)
+/* -q and -bp: lib/qrun's outcome as an exit status; a queue that cannot be
+ * opened or listed ends the program with its reason. */
+static int queue_cmd(int list)
 {
-	struct mm_err err = { 0 };
-	size_t n = 0, pending = 0;
-	int perm = 0, expired = 0, changed = 0, unreported = 0;
-	/* a held job belongs to a live submit session (a full run decided
-	 * the dead ones' first): not even --now sends it before its release */
-	int due = (e->next_try <= run->now || o.now) && e->next_try != SUBMIT_HELD;
-
-	for (size_t i = 0; i < e->nr; i++) {
-		if (e->r[i].state == QUEUE_PENDING)
-			n++;
-		if (e->r[i].state == QUEUE_FAILED && !e->r[i].notified)
-			unreported = 1;
-	}
-	if (n && due) {
-		struct smtpc_rcpt *r = xcalloc(n, sizeof(*r));
-		char **mta = xcalloc(n, sizeof(*mta));
-		size_t *map = xcalloc(n, sizeof(*map));
-		for (size_t i = 0, k = 0; i < e->nr; i++)
-			if (e->r[i].state == QUEUE_PENDING) {
-				r[k].addr = e->r[i].addr;
-				map[k++] = i;
-			}
-		struct buf fresh;
-		buf_init(&fresh);
-		const struct buf *send = attempt_msg(e, m, run->now, &fresh, &err);
-		if (send) {
-			send_deliver(send_opts(), e->from, r, mta, n, send->data, send->len);
-		} else {
-			/* nothing was sent: the job waits for its key, told why */
-			mm_warnx("%s: %s", e->id, err.msg);
-			send_set_all(r, n, SMTPC_TEMP, err.msg);
-		}
-		buf_free(&fresh);
-		pending = record(e, r, mta, map, n, run->now, &perm);
-		for (size_t i = 0; i < n; i++) {
-			if (r[i].st == SMTPC_OK)
-				run->sent++;
-			free(mta[i]);
-		}
-		e->attempts++;
-		e->last_try = run->now;
-		changed = 1;
-		free(r);
-		free(mta);
-		free(map);
-		if (pending && queue_expired(e, run->now)) {
-			/* given up: the last (temporary) answer says why */
-			for (size_t i = 0; i < e->nr; i++)
-				if (e->r[i].state == QUEUE_PENDING) {
-					e->r[i].state = QUEUE_FAILED;
-					mm_warnx("%s: <%s>: expired after %d days: %s", e->id, e->r[i].addr,
-					    QUEUE_EXPIRE / 86400, e->r[i].text);
-				}
-			pending = 0;
-			expired = 1;
-		} else if (pending) {
-			e->next_try = run->now + queue_backoff(e->attempts);
-			mm_warnx("%s: %zu recipient%s deferred, next try in %llds: %s", e->id, pending,
-			    pending == 1 ? "" : "s", e->next_try - run->now, e->last_error);
-		}
-	} else {
-		pending = n;
-	}
-	if (perm || expired || unreported) {
-		if (notify(run, e, m, expired) < 0)
-			run->errors++;
-		changed = 1;
-	}
-	int reported = 1;
-	for (size_t i = 0; i < e->nr; i++)
-		if (e->r[i].state == QUEUE_FAILED && !e->r[i].notified)
-			reported = 0;
-	if (pending == 0 && reported) {
-		if (queue_remove(&run->q, e->id, &err) < 0) {
-			mm_warnx("%s", err.msg);
-			run->errors++;
-		} else if (o.verbose) {
-			mm_warnx("%s: done", e->id);
-		}
-		return;
-	}
-	if (pending)
-		run->left++;
-	if (changed && queue_update(&run->q, e, &err) < 0) {
-		mm_warnx("%s", err.msg);
-		run->errors++;
-	}
-}
-
-static void run_id(struct run *run, const char *id)
-{
-	struct mm_err err = { 0 };
-	struct queue_env e;
-	struct buf m;
-	int fd, lr;
-
-	lr = queue_lock(&run->q, id, &fd, &err);
-	if (lr < 0) {
-		mm_warnx("%s", err.msg);
-		run->errors++;
-		return;
-	}
-	if (lr == 0) {
-		/* another runner has it, or it is gone; but an envelope whose
-		 * message is missing (never made by queue_add or queue_remove,
-		 * which order the two) is damage, and is said so */
-		char *env = xasprintf("%s/env/%s", run->q.dir, id);
-		char *msg = xasprintf("%s/msg/%s", run->q.dir, id);
-		if (access(env, F_OK) == 0 && access(msg, F_OK) < 0 && errno == ENOENT) {
-			mm_warnx("%s: envelope without a message, left in place (%s)", id, env);
-			run->corrupt++;
-		}
-		free(env);
-		free(msg);
-		return;
-	}
-	buf_init(&m);
-	lr = queue_load(&run->q, id, &e, &m, &err);
-	if (lr < 0) {
-		/* never removed, never guessed at: someone has to look */
-		if (err.code == 0) {
-			mm_warnx("%s: corrupt envelope, job left in place (%s/env/%s): %s", id,
-			    run->q.dir, id, err.msg);
-			run->corrupt++;
-		} else {
-			mm_warnx("%s", err.msg);
-			run->errors++;
-		}
-	} else if (lr == 0) {
-		run_job(run, &e, &m);
-		queue_env_free(&e);
-	}
-	buf_free(&m);
-	close(fd);
-}
-
-static int run_queue(void)
-{
-	struct run run = { .now = clock_now() };
 	struct mm_err err = { 0 };
 	char *dir = queue_dir();
-	char **ids;
-	size_t nid;
+	struct qrun_opts qo = qrun_opts(dir);
+	enum qrun_status st = list ? qrun_list(&qo, stdout, o.json, &err) : qrun_run(&qo, &err);
 
-	if (queue_open(&run.q, dir, &err) < 0)
-		mm_die(EX_CANTCREAT, "%s", err.msg);
-	/* a server queue fed by mm-recv --submit: decide the commits of dead
-	 * sessions first (a -qIID run was started by a live one) */
-	if (!o.queue_filter && submit_runner_recover(&run.q, dir, o.root ? o.root :
-	    SEND_ROOT_DEFAULT, (time_t)run.now, &err) < 0) {
-		mm_warnx("%s: replay cache: %s", dir, err.msg);
-		run.errors++;
-	}
 	free(dir);
-	if (queue_list(&run.q, &ids, &nid, &err) < 0)
-		mm_die(EX_IOERR, "%s", err.msg);
-	for (size_t j = 0; j < nid; j++)
-		if (!o.queue_filter || strstr(ids[j], o.queue_filter))
-			run_id(&run, ids[j]);
-	queue_ids_free(ids, nid);
-	/* the DSNs this run queued go out now, not a timer period later */
-	for (size_t j = 0; j < run.nfresh; j++)
-		run_id(&run, run.fresh[j]);
-	queue_ids_free(run.fresh, run.nfresh);
-	queue_close(&run.q);
-	if (o.verbose)
-		mm_warnx("queue run: %zu delivered, %zu bounced, %zu left", run.sent, run.bounced,
-		    run.left);
-	return run.errors ? EX_IOERR : run.corrupt ? EX_DATAERR : run.told ? EX_UNAVAILABLE : 0;
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 32)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-static int list_queue(void)
-{
-	struct queue q;
-	struct mm_err err = { 0 };
-	char *dir = queue_dir();
-	char **ids;
-	size_t nid, shown = 0;
-	long long now = clock_now();
-
-	if (queue_open(&q, dir, &err) < 0)
+	switch (st) {
+	case QRUN_OK:
+		return 0;
+	case QRUN_TOLD:
+		return EX_UNAVAILABLE;
+	case QRUN_CORRUPT:
+		return EX_DATAERR;
+	case QRUN_ERRORS:
+		return EX_IOERR;
+	case QRUN_EOPEN:
 		mm_die(EX_CANTCREAT, "%s", err.msg);
-	free(dir);
-	if (queue_list(&q, &ids, &nid, &err) < 0)
+	case QRUN_ELIST:
 		mm_die(EX_IOERR, "%s", err.msg);
-	if (o.json)
-		printf("[");
-	for (size_t j = 0; j < nid; j++) {
-		struct queue_env e;
-		int lr = queue_load(&q, ids[j], &e, NULL, &err);
-		if (lr > 0)
-			continue;
-		if (lr < 0) {
-			/* listed, not hidden: a job nobody can run must be seen */
-			mm_warnx("%s: %s", ids[j], err.msg);
-			if (o.json) {
-				printf("%s{\"id\":", shown ? "," : "");
-				json_str(ids[j]);
-				printf(",\"error\":");
-				json_str(err.msg);
-				printf("}");
-			} else {
-				if (!shown)
-					printf("%-36s %10s %8s  %s\n", "Queue ID", "Size", "Age", "Sender/Recipients");
-				printf("%-36s (unreadable: %s)\n", ids[j], err.msg);
-			}
-			shown++;
-			continue;
-		}
-		long long age = now - e.created;
-		if (o.json) {
-			printf("%s{\"id\":", shown ? "," : "");
-			json_str(e.id);
-			printf(",\"created\":%lld,\"age\":%lld,\"size\":%zu,\"from\":", e.created, age, e.size);
-			json_str(e.from);
-			printf(",\"attempts\":%u,\"next_try\":%lld,\"last_try\":%lld,\"last_error\":",
-			    e.attempts, e.next_try, e.last_try);
-			json_str(e.last_error);
-			printf(",\"recipients\":[");
-			for (size_t i = 0; i < e.nr; i++) {
-				printf("%s{\"address\":", i ? "," : "");
-				json_str(e.r[i].addr);
-				printf(",\"state\":\"%s\",\"text\":", queue_rstate_name(e.r[i].state));
-				json_str(e.r[i].text);
-				printf(",\"mta\":");
-				json_str(e.r[i].mta);
-				printf(",\"last_try\":%lld,\"notified\":%s}", e.r[i].last_try,
-				    e.r[i].notified ? "true" : "false");
-			}
-			printf("]}");
-		} else {
-			if (!shown)
-				printf("%-36s %10s %8s  %s\n", "Queue ID", "Size", "Age", "Sender/Recipients");
-			printf("%-36s %10zu %7llds  <%s>\n", e.id, e.size, age, e.from);
-			if (e.last_error[0])
-				printf("%47s(%s)\n", "", e.last_error);
-			for (size_t i = 0; i < e.nr; i++)
-				printf("%47s%s%s\n", "", e.r[i].addr,
-				    e.r[i].state == QUEUE_PENDING ? "" : e.r[i].state == QUEUE_SENT ?
-				    " (sent)" : e.r[i].notified ? " (failed)" : " (failed, not reported yet)");
-		}
-		shown++;
-		queue_env_free(&e);
 	}
-	if (o.json)
-		printf("]\n");
-	else if (!shown)
-		printf("Mail queue is empty\n");
-	else
-		printf("-- %zu request%s\n", shown, shown == 1 ? "" : "s");
-	queue_ids_free(ids, nid);
-	queue_close(&q);
-	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+	return EX_SOFTWARE;
 }
 
 /* ---- main ---- */
@@ -999,7 +531,7 @@ int main(int argc, char **argv)
 	if (o.list) {
 		if (first < nargs)
 			mm_die(EX_USAGE, "-bp takes no arguments");
-		return list_queue();
+		return queue_cmd(1);
 	}
 	if (!o.via && !o.relay && !o.mx && !o.queue_only)
 		mm_die(EX_CONFIG, "no transport: give --via CMD, --relay HOST or --mx "
@@ -1017,7 +549,7 @@ int main(int argc, char **argv)
 	if (o.run_queue) {
 		if (first < nargs)
 			mm_die(EX_USAGE, "-q takes no arguments");
-		return run_queue();
+		return queue_cmd(0);
 	}
 
 	/* ---- the message ---- */
@@ -1169,7 +701,7 @@ int main(int argc, char **argv)
 			buf_free(&v);
 		}
 		if (!msg_find(&m, "date")) {
-			rfc5322_date(date, sizeof(date), time(NULL));
+			compose_date(date, sizeof(date), time(NULL));
 			buf_printf(&pre, "Date: %s\r\n", date);
 		}
 		if (!msg_find(&m, "message-id")) {
@@ -1246,7 +778,7 @@ int main(int argc, char **argv)
 		}
 		e.last_try = time(NULL);
 		send_deliver(send_opts(), e.from, r, NULL, nrcpt, final.data, final.len);
-		pending = record(&e, r, NULL, map, nrcpt, e.last_try, &perm);
+		pending = qrun_record(&e, r, NULL, map, nrcpt, e.last_try, &perm);
 		for (size_t i = 0; i < nrcpt; i++) {
 			if (r[i].st == SMTPC_PERM && !strncmp(r[i].text, "550", 3))
 				user_unknown++;

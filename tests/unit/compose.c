@@ -1,0 +1,57 @@
+/* compose_date: the Date: mm-send adds, in local time with its offset
+ * (POSIX TZ strings, so no tzdata is needed); and qrun_record, which turns
+ * one attempt's per-recipient answers into the envelope's states. */
+#include "tap.h"
+#include "compose.h"
+#include "qrun.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void date_in(const char *tz, time_t t, const char *want)
+{
+	char d[COMPOSE_DATE_MAX];
+
+	setenv("TZ", tz, 1);
+	tzset();
+	compose_date(d, sizeof(d), t);
+	is_str(d, want, tz);
+}
+
+int main(void)
+{
+	date_in("UTC0", 1700000000, "Tue, 14 Nov 2023 22:13:20 +0000");
+	date_in("EST5", 1700000000, "Tue, 14 Nov 2023 17:13:20 -0500");
+	date_in("IST-5:30", 1700000000, "Wed, 15 Nov 2023 03:43:20 +0530");
+	date_in("NST3:30", 0, "Wed, 31 Dec 1969 20:30:00 -0330");
+	date_in("UTC0", 951782400, "Tue, 29 Feb 2000 00:00:00 +0000");
+
+	struct queue_env e;
+	struct smtpc_rcpt r[3] = { { 0 } };
+	char *mta[3] = { "mx.a.example", NULL, "mx.c.example" };
+	size_t map[3] = { 2, 0, 1 };   /* r[i] is e.r[map[i]] */
+	int perm = 0;
+
+	queue_env_init(&e);
+	queue_env_add_rcpt(&e, "x@a.example");
+	queue_env_add_rcpt(&e, "y@b.example");
+	queue_env_add_rcpt(&e, "z@c.example");
+	r[0].st = SMTPC_OK, r[0].addr = "z@c.example";
+	snprintf(r[0].text, sizeof(r[0].text), "250 ok");
+	r[1].st = SMTPC_PERM, r[1].addr = "x@a.example";
+	snprintf(r[1].text, sizeof(r[1].text), "550 5.1.1 no such user");
+	r[2].st = SMTPC_TEMP, r[2].addr = "y@b.example";
+	snprintf(r[2].text, sizeof(r[2].text), "451 4.3.0 later");
+	is_int(qrun_record(&e, r, mta, map, 3, 1234, &perm), 1, "one recipient pending");
+	is_int(perm, 1, "one refused for good");
+	is_int(e.r[2].state, QUEUE_SENT, "250: sent");
+	is_int(e.r[0].state, QUEUE_FAILED, "550: failed");
+	is_int(e.r[1].state, QUEUE_PENDING, "451: pending");
+	is_str(e.r[1].text, "451 4.3.0 later", "the answer kept");
+	is_str(e.last_error, "451 4.3.0 later", "last error: the temporary answer");
+	is_str(e.r[2].mta, "mx.a.example", "the answering host kept");
+	is_str(e.r[0].mta, "", "no host: none recorded");
+	is_int(e.r[0].last_try, 1234, "attempt time recorded");
+	queue_env_free(&e);
+	return done_testing();
+}
