@@ -11,7 +11,6 @@
  * --via's command comes only from options or config files and is run with
  * execvp, and an address starting with '-' is refused outright.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -41,7 +40,6 @@
 #include <openssl/crypto.h>
 
 #define SEND_MSG_MAX ((size_t)100 * 1024 * 1024)   /* stdin larger than this is refused */
-#define SEND_RCPT_MAX QUEUE_RCPT_MAX
 #define SEND_SYS_CONF "/etc/mm/send.conf"
 #define SEND_SYS_CONF_ENV "MM_SEND_SYSTEM_CONF"   /* overrides SEND_SYS_CONF (tests, chroots) */
 #define SEND_USER_CONF ".config/mm/send.conf"
@@ -102,128 +100,16 @@ static const char *default_domain(void)
 	return NULL;
 }
 
-/* A recipient given on the command line: "a@b", "Name <a@b>", "a@b, c@d",
- * or a bare local name qualified with the domain (as cron's "root"). */
-static int is_atext_word(const char *s)
-{
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-/=?^_`{|}~.", *s)))
-			return 0;
-	return 1;
-}
-
-static void rcpt_add(char ***v, size_t *n, const char *a)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*v)[i], a))
-			return;
-	if (*n >= SEND_RCPT_MAX)
-		mm_die(EX_USAGE, "more than %d recipients", SEND_RCPT_MAX);
-	*v = xreallocarray(*v, *n + 1, sizeof(**v));
-	(*v)[(*n)++] = xstrdup(a);
-}
-
-/* Parse an address list (header value or argument) into rcpts. */
+/* lib/compose's recipient parsing; too many recipients is a usage error
+ * wherever they came from (arguments or -t's header fields). */
 static int parse_rcpts(const char *value, const char *dom, char ***v, size_t *n,
     struct mm_err *err)
 {
-	struct addr_list l;
-	char s[ADDR_STR_MAX];
+	int r = compose_rcpts(value, dom, v, n, err);
 
-	if (addr_list_parse(value, strlen(value), &l, err) == 0) {
-		for (size_t i = 0; i < l.n; i++) {
-			addr_format(&l.v[i], s);
-			if (s[0] == '-') {
-				addr_list_free(&l);
-				return err_set(err, "%s: an address may not start with '-'", s);
-			}
-			rcpt_add(v, n, s);
-		}
-		addr_list_free(&l);
-		return 0;
-	}
-	/* bare local names ("root"), comma separated */
-	{
-		char *copy = xstrdup(value), *save = NULL;
-		int r = 0;
-		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-			while (*t == ' ' || *t == '\t')
-				t++;
-			char *e = t + strlen(t);
-			while (e > t && (e[-1] == ' ' || e[-1] == '\t'))
-				*--e = 0;
-			if (!*t)
-				continue;
-			struct addr a;
-			char *full;
-			if (t[0] == '-') {
-				r = err_set(err, "%s: an address may not start with '-'", t);
-				break;
-			}
-			if (strchr(t, '@') || !is_atext_word(t)) {
-				r = addr_list_parse(t, strlen(t), &l, err);
-				if (r == 0) {
-					for (size_t i = 0; i < l.n; i++) {
-						addr_format(&l.v[i], s);
-						rcpt_add(v, n, s);
-					}
-					addr_list_free(&l);
-				}
-				if (r < 0)
-					break;
-				continue;
-			}
-			if (!dom) {
-				r = err_set(err, "%s: no domain to qualify it with (set --domain)", t);
-				break;
-			}
-			full = xasprintf("%s@%s", t, dom);
-			r = addr_parse_mailbox(full, strlen(full), &a, err);
-			free(full);
-			if (r < 0)
-				break;
-			addr_format(&a, s);
-			rcpt_add(v, n, s);
-		}
-		free(copy);
-		return r;
-	}
-}
-
-/* ---- header completion ---- */
-
-/* A display name as a phrase: atoms as they are, otherwise a quoted
- * string, non-ASCII as an RFC 2047 encoded word.  CR/LF never pass. */
-static void display_name(struct buf *out, const char *name)
-{
-	int plain = 1, ascii = 1;
-
-	for (const char *p = name; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c & 0x80)
-			ascii = 0;
-		else if (!(isalnum(c) || c == ' ' || strchr("!#$%&'*+-/=?^_`{|}~", c)))
-			plain = 0;
-	}
-	if (!ascii) {
-		char *b = base64_encode(name, strlen(name));
-		buf_printf(out, "=?UTF-8?B?%s?=", b);
-		free(b);
-		return;
-	}
-	if (plain && name[0] != ' ' && name[strlen(name) - 1] != ' ') {
-		buf_puts(out, name);
-		return;
-	}
-	buf_putc(out, '"');
-	for (const char *p = name; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_putc(out, '\\');
-		buf_putc(out, *p);
-	}
-	buf_putc(out, '"');
+	if (r == COMPOSE_ETOOMANY)
+		mm_die(EX_USAGE, "%s", err->msg);
+	return r < 0 ? -1 : 0;
 }
 
 /* The transport's options, from ours (lib/send); o is final by the time
@@ -600,7 +486,7 @@ int main(int argc, char **argv)
 		struct addr a;
 		char *full = NULL;
 		/* sendmail qualifies a bare login ("-f root", as cron passes it) */
-		if (o.from[0] != '-' && !strchr(o.from, '@') && is_atext_word(o.from)) {
+		if (o.from[0] != '-' && !strchr(o.from, '@') && compose_is_word(o.from)) {
 			const char *dom = default_domain();
 			if (!dom)
 				mm_die(EX_USAGE, "-f %s: no domain to qualify it with (set --domain)", o.from);
@@ -681,7 +567,7 @@ int main(int argc, char **argv)
 	/* complete the header, drop Bcc */
 	{
 		struct buf pre;
-		char date[64];
+		char date[COMPOSE_DATE_MAX];
 		buf_init(&pre);
 		if (!ff) {
 			struct buf v;
@@ -691,7 +577,7 @@ int main(int argc, char **argv)
 				for (char *p = clean; *p; p++)
 					if (*p == '\r' || *p == '\n' || *p == '\t')
 						*p = ' ';
-				display_name(&v, clean);
+				compose_display_name(&v, clean);
 				free(clean);
 				buf_printf(&v, " <%s>", hdrfrom);
 			} else {

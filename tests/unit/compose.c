@@ -1,12 +1,31 @@
 /* compose_date: the Date: mm-send adds, in local time with its offset
- * (POSIX TZ strings, so no tzdata is needed); and qrun_record, which turns
- * one attempt's per-recipient answers into the envelope's states. */
+ * (POSIX TZ strings, so no tzdata is needed); compose_rcpts and
+ * compose_display_name; and qrun_record, which turns one attempt's
+ * per-recipient answers into the envelope's states. */
 #include "tap.h"
 #include "compose.h"
 #include "qrun.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+static void name_is(const char *name, const char *want)
+{
+	struct buf b;
+
+	buf_init(&b);
+	compose_display_name(&b, name);
+	buf_putc(&b, '\0');
+	is_str(b.data, want, name);
+	buf_free(&b);
+}
+
+static void free_rcpts(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
 
 static void date_in(const char *tz, time_t t, const char *want)
 {
@@ -25,6 +44,41 @@ int main(void)
 	date_in("IST-5:30", 1700000000, "Wed, 15 Nov 2023 03:43:20 +0530");
 	date_in("NST3:30", 0, "Wed, 31 Dec 1969 20:30:00 -0330");
 	date_in("UTC0", 951782400, "Tue, 29 Feb 2000 00:00:00 +0000");
+
+	char **v = NULL;
+	size_t n = 0;
+	struct mm_err err = { 0 };
+	is_int(compose_rcpts("Ann <a@x.example>, b@x.example", NULL, &v, &n, &err), COMPOSE_OK,
+	    "address list");
+	is_int(compose_rcpts("root, B@X.example", "host.example", &v, &n, &err), COMPOSE_OK,
+	    "bare name qualified, known address kept once");
+	is_int(n, 3, "three recipients");
+	if (n == 3) {
+		is_str(v[0], "a@x.example", "display name dropped");
+		is_str(v[1], "b@x.example", "second");
+		is_str(v[2], "root@host.example", "qualified with the domain");
+	}
+	is_int(compose_rcpts("root", NULL, &v, &n, &err), COMPOSE_EBAD, "no domain: refused");
+	ok(strstr(err.msg, "--domain") != NULL, "and told to set --domain");
+	is_int(compose_rcpts("-oi@x.example", NULL, &v, &n, &err), COMPOSE_EBAD,
+	    "an address starting with '-' refused");
+	free_rcpts(v, n);
+	v = NULL, n = 0;
+	char a[32];
+	int st = COMPOSE_OK;
+	for (int i = 0; i <= COMPOSE_RCPT_MAX && st == COMPOSE_OK; i++) {
+		snprintf(a, sizeof(a), "u%d@x.example", i);
+		st = compose_rcpts(a, NULL, &v, &n, &err);
+	}
+	is_int(st, COMPOSE_ETOOMANY, "one more than COMPOSE_RCPT_MAX: too many");
+	is_int(n, COMPOSE_RCPT_MAX, "the first COMPOSE_RCPT_MAX kept");
+	free_rcpts(v, n);
+
+	name_is("Ann Example", "Ann Example");
+	name_is("Example, Ann", "\"Example, Ann\"");
+	name_is("say \"hi\"", "\"say \\\"hi\\\"\"");
+	name_is(" lead", "\" lead\"");
+	name_is("J\xc3\xb6rg", "=?UTF-8?B?SsO2cmc=?=");
 
 	struct queue_env e;
 	struct smtpc_rcpt r[3] = { { 0 } };
