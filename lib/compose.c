@@ -148,3 +148,44 @@ void compose_display_name(struct buf *out, const char *name)
 	}
 	buf_putc(out, '"');
 }
+
+void compose_header(const struct msg *m, const char *from, const char *fullname,
+    const char *domain, time_t now, struct buf *out)
+{
+	static const char *const rm[] = { "bcc", "resent-bcc", NULL };
+	struct buf pre;
+	char date[COMPOSE_DATE_MAX];
+
+	buf_init(&pre);
+	if (from) {
+		struct buf v;
+		buf_init(&v);
+		if (fullname && *fullname) {
+			char *clean = xstrdup(fullname);
+			for (char *p = clean; *p; p++)
+				if (*p == '\r' || *p == '\n' || *p == '\t')
+					*p = ' ';
+			compose_display_name(&v, clean);
+			free(clean);
+			buf_printf(&v, " <%s>", from);
+		} else {
+			buf_puts(&v, from);
+		}
+		msg_fold_field(&pre, "From", v.data, "\r\n");
+		buf_free(&v);
+	}
+	if (!msg_find(m, "date")) {
+		compose_date(date, sizeof(date), now);
+		buf_printf(&pre, "Date: %s\r\n", date);
+	}
+	if (!msg_find(m, "message-id")) {
+		unsigned char rnd[COMPOSE_MSGID_RANDOM];
+		char hex[2 * COMPOSE_MSGID_RANDOM + 1];
+		random_bytes(rnd, sizeof(rnd));
+		hex_encode(rnd, sizeof(rnd), hex);
+		buf_printf(&pre, "Message-ID: <%llx.%s@%s>\r\n", (long long)now, hex, domain);
+	}
+	msg_build(m, pre.data, rm, NULL, out);
+	buf_free(&pre);
+	/* msg_build keeps the message's own line ends: the caller made them CRLF */
+}

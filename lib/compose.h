@@ -8,6 +8,7 @@
 #ifndef MM_COMPOSE_H
 #define MM_COMPOSE_H
 
+#include "msg.h"
 #include "queue.h"
 #include "util.h"
 
@@ -16,6 +17,7 @@
 
 #define COMPOSE_DATE_MAX 64                /* room for any compose_date */
 #define COMPOSE_RCPT_MAX QUEUE_RCPT_MAX    /* recipients of one message */
+#define COMPOSE_MSGID_RANDOM 12            /* random bytes in a Message-ID we make */
 
 enum compose_status {
 	COMPOSE_OK = 0,
@@ -40,5 +42,12 @@ void compose_display_name(struct buf *out, const char *name);
 
 /* t as an RFC 5322 date-time in local time, "Wed, 2 Dec 2026 11:07:19 +0100". */
 void compose_date(char *out, size_t n, time_t t);
+
+/* Complete the header of m (its lines CRLF) into out: From: when from is
+ * not NULL (with fullname, if set, as display name; CR, LF and TAB in it
+ * become spaces), Date: (now, local time) and Message-ID: (@domain) when
+ * missing, all prepended; Bcc: and Resent-Bcc: dropped. */
+void compose_header(const struct msg *m, const char *from, const char *fullname,
+    const char *domain, time_t now, struct buf *out);
 
 #endif

@@ -565,45 +565,8 @@ int main(int argc, char **argv)
 		mm_die(EX_USAGE, "no recipients%s", o.t_flag ? " in To:, Cc: or Bcc:" : "");
 
 	/* complete the header, drop Bcc */
-	{
-		struct buf pre;
-		char date[COMPOSE_DATE_MAX];
-		buf_init(&pre);
-		if (!ff) {
-			struct buf v;
-			buf_init(&v);
-			if (o.fullname && *o.fullname) {
-				char *clean = xstrdup(o.fullname);
-				for (char *p = clean; *p; p++)
-					if (*p == '\r' || *p == '\n' || *p == '\t')
-						*p = ' ';
-				compose_display_name(&v, clean);
-				free(clean);
-				buf_printf(&v, " <%s>", hdrfrom);
-			} else {
-				buf_puts(&v, hdrfrom);
-			}
-			msg_fold_field(&pre, "From", v.data, "\r\n");
-			buf_free(&v);
-		}
-		if (!msg_find(&m, "date")) {
-			compose_date(date, sizeof(date), time(NULL));
-			buf_printf(&pre, "Date: %s\r\n", date);
-		}
-		if (!msg_find(&m, "message-id")) {
-			unsigned char rnd[12];
-			char hex[25];
-			random_bytes(rnd, sizeof(rnd));
-			hex_encode(rnd, sizeof(rnd), hex);
-			buf_printf(&pre, "Message-ID: <%llx.%s@%s>\r\n", (long long)time(NULL), hex,
-			    hfa.domain);
-		}
-		static const char *const rm[] = { "bcc", "resent-bcc", NULL };
-		buf_init(&built);
-		msg_build(&m, pre.data, rm, NULL, &built);
-		buf_free(&pre);
-		/* msg_build keeps the message's own line ends: they are CRLF now */
-	}
+	buf_init(&built);
+	compose_header(&m, ff ? NULL : hdrfrom, o.fullname, hfa.domain, time(NULL), &built);
 	msg_free(&m);
 	buf_free(&crlf);
 

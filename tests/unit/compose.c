@@ -1,6 +1,6 @@
 /* compose_date: the Date: mm-send adds, in local time with its offset
  * (POSIX TZ strings, so no tzdata is needed); compose_rcpts and
- * compose_display_name; and qrun_record, which turns one attempt's
+ * compose_display_name; compose_header; and qrun_record, which turns one attempt's
  * per-recipient answers into the envelope's states. */
 #include "tap.h"
 #include "compose.h"
@@ -79,6 +79,31 @@ int main(void)
 	name_is("say \"hi\"", "\"say \\\"hi\\\"\"");
 	name_is(" lead", "\" lead\"");
 	name_is("J\xc3\xb6rg", "=?UTF-8?B?SsO2cmc=?=");
+
+	static const char in[] = "Subject: hi\r\nBcc: secret@x.example\r\n\r\nbody\r\n";
+	struct msg m;
+	struct buf out;
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	ok(msg_parse(&m, in, sizeof(in) - 1, MSG_LENIENT, &err) == 0, "test message parses");
+	buf_init(&out);
+	compose_header(&m, "me@x.example", "Ann\nExample", "x.example", 1700000000, &out);
+	buf_putc(&out, '\0');
+	static const char want[] = "From: Ann Example <me@x.example>\r\n"
+	    "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <6553f100.";
+	ok(!strncmp(out.data, want, sizeof(want) - 1), "From:, Date:, Message-ID: prepended");
+	ok(strstr(out.data, "@x.example>\r\nSubject: hi\r\n\r\nbody\r\n") != NULL,
+	    "Bcc: dropped, the rest kept");
+	ok(strstr(out.data, "secret") == NULL, "no trace of the Bcc");
+	buf_free(&out);
+	msg_free(&m);
+	static const char in2[] = "From: a@x.example\r\nDate: x\r\nMessage-ID: <1@x>\r\n\r\n";
+	ok(msg_parse(&m, in2, sizeof(in2) - 1, MSG_LENIENT, &err) == 0, "second message parses");
+	buf_init(&out);
+	compose_header(&m, NULL, "Ann", "x.example", 1700000000, &out);
+	is_int(out.len, sizeof(in2) - 1, "a complete header is left as it is");
+	buf_free(&out);
+	msg_free(&m);
 
 	struct queue_env e;
 	struct smtpc_rcpt r[3] = { { 0 } };
