@@ -41,6 +41,34 @@ size_t qrun_record(struct queue_env *e, struct smtpc_rcpt *r, char **mta, size_t
 	return pending;
 }
 
+size_t qrun_first(const struct send_opts *so, struct queue_env *e, const char *msg, size_t len,
+    long long now, int *perm, int *user_unknown)
+{
+	struct smtpc_rcpt *r = xcalloc(e->nr, sizeof(*r));
+	size_t *map = xcalloc(e->nr, sizeof(*map));
+	size_t pending;
+
+	for (size_t i = 0; i < e->nr; i++) {
+		r[i].addr = e->r[i].addr;
+		map[i] = i;
+	}
+	e->last_try = now;
+	send_deliver(so, e->from, r, NULL, e->nr, msg, len);
+	pending = qrun_record(e, r, NULL, map, e->nr, e->last_try, perm);
+	for (size_t i = 0; i < e->nr; i++) {
+		if (r[i].st == SMTPC_PERM && !strncmp(r[i].text, "550", 3))
+			(*user_unknown)++;
+		/* the user is told right here (stderr, exit status): no DSN later */
+		if (e->r[i].state == QUEUE_FAILED)
+			e->r[i].notified = 1;
+	}
+	e->attempts = 1;
+	e->next_try = e->last_try + queue_backoff(1);
+	free(r);
+	free(map);
+	return pending;
+}
+
 struct run {
 	const struct qrun_opts *o;
 	struct queue q;

@@ -53,6 +53,14 @@ enum qrun_status {
 size_t qrun_record(struct queue_env *e, struct smtpc_rcpt *r, char **mta, size_t *map,
     size_t n, long long now, int *perm);
 
+/* The first attempt at a fresh job e (every recipient pending, not yet
+ * queued) at time now: delivered, the results recorded in e as
+ * qrun_record does, failures marked reported (the caller tells the user
+ * at once), the next try scheduled.  Returns how many are pending;
+ * perm and user_unknown (of them, refused with 550) are added to. */
+size_t qrun_first(const struct send_opts *so, struct queue_env *e, const char *msg, size_t len,
+    long long now, int *perm, int *user_unknown);
+
 /* Run the queue once. */
 enum qrun_status qrun_run(const struct qrun_opts *qo, struct mm_err *err);
 

@@ -618,28 +618,9 @@ int main(int argc, char **argv)
 		queue_env_add_rcpt(&e, rcpt[i]);
 	size_t pending = nrcpt;
 	int perm = 0, user_unknown = 0;
-	if (!o.queue_only) {
-		struct smtpc_rcpt *r = xcalloc(nrcpt, sizeof(*r));
-		size_t *map = xcalloc(nrcpt, sizeof(*map));
-		for (size_t i = 0; i < nrcpt; i++) {
-			r[i].addr = e.r[i].addr;
-			map[i] = i;
-		}
-		e.last_try = time(NULL);
-		send_deliver(send_opts(), e.from, r, NULL, nrcpt, final.data, final.len);
-		pending = qrun_record(&e, r, NULL, map, nrcpt, e.last_try, &perm);
-		for (size_t i = 0; i < nrcpt; i++) {
-			if (r[i].st == SMTPC_PERM && !strncmp(r[i].text, "550", 3))
-				user_unknown++;
-			/* the user is told right here (stderr, exit status): no DSN later */
-			if (e.r[i].state == QUEUE_FAILED)
-				e.r[i].notified = 1;
-		}
-		e.attempts = 1;
-		e.next_try = e.last_try + queue_backoff(1);
-		free(r);
-		free(map);
-	}
+	if (!o.queue_only)
+		pending = qrun_first(send_opts(), &e, final.data, final.len, (long long)time(NULL),
+		    &perm, &user_unknown);
 	if (pending) {
 		struct queue q;
 		char *dir = queue_dir();
