@@ -4,13 +4,13 @@
  * Flow: read the message, complete its header (From, Date, Message-ID),
  * take recipients (arguments or -t), drop Bcc, make every line end CRLF,
  * sign (lib/dkimsign, keys named by lib/keys), then hand it to one
- * transport (--via CMD, --relay HOST, --mx).  A temporary failure queues
- * the signed message (lib/queue) and exits 0; -q retries the queue.
+ * transport (lib/send: --via CMD, --relay HOST, --mx).  A temporary
+ * failure queues the signed message (lib/queue) and exits 0; -q retries
+ * the queue and -bp lists it (lib/qrun).
  * Nothing from the message or an address ever reaches a command line:
  * --via's command comes only from options or config files and is run with
  * execvp, and an address starting with '-' is refused outright.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -26,7 +26,6 @@
 #include "addr.h"
 #include "conf.h"
 #include "dkimsign.h"
-#include "dsn.h"
 #include "exitcode.h"
 #include "keys.h"
 #include "log.h"
@@ -34,19 +33,17 @@
 #include "queue.h"
 #include "smtpc.h"
 #include "submit.h"
-#include "send_mx.h"
+#include "compose.h"
+#include "qrun.h"
+#include "send.h"
 
 #include <openssl/crypto.h>
 
 #define SEND_MSG_MAX ((size_t)100 * 1024 * 1024)   /* stdin larger than this is refused */
-#define SEND_RCPT_MAX QUEUE_RCPT_MAX
 #define SEND_SYS_CONF "/etc/mm/send.conf"
 #define SEND_SYS_CONF_ENV "MM_SEND_SYSTEM_CONF"   /* overrides SEND_SYS_CONF (tests, chroots) */
 #define SEND_USER_CONF ".config/mm/send.conf"
 #define SEND_QUEUE_SUBDIR ".local/share/mm/queue"
-#define SEND_PASSWORD_MAX 1024
-#define SEND_ROOT_DEFAULT "/var/mail"   /* as mm-recv's --root: whose mailboxes are ours */
-#define SEND_SUBJECT_SHOWN 80           /* of a bounced message's Subject, on stderr */
 /* -q with --via/--relay re-signs a job whose own signatures are this old
  * (--resign-after): mm-recv --submit refuses any older than its window */
 #define SEND_RESIGN_AGE 600
@@ -86,7 +83,7 @@ static void usage(FILE *f)
 	    "other:      --domain D, --helo NAME, --timeout SECONDS,\n"
 	    "            --json, --now, -h/--help, --version\n"
 	    "config:     %s then ~/%s (lines \"long-option value\")\n",
-	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, SEND_ROOT_DEFAULT, SEND_RESIGN_AGE,
+	    KEYS_DEFAULT_SUBDIR, SEND_QUEUE_SUBDIR, QRUN_ROOT_DEFAULT, SEND_RESIGN_AGE,
 	    SEND_SYS_CONF, SEND_USER_CONF);
 }
 
@@ -103,380 +100,31 @@ static const char *default_domain(void)
 	return NULL;
 }
 
-/* A recipient given on the command line: "a@b", "Name <a@b>", "a@b, c@d",
- * or a bare local name qualified with the domain (as cron's "root"). */
-static int is_atext_word(const char *s)
-{
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-/=?^_`{|}~.", *s)))
-			return 0;
-	return 1;
-}
-
-static void rcpt_add(char ***v, size_t *n, const char *a)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*v)[i], a))
-			return;
-	if (*n >= SEND_RCPT_MAX)
-		mm_die(EX_USAGE, "more than %d recipients", SEND_RCPT_MAX);
-	*v = xreallocarray(*v, *n + 1, sizeof(**v));
-	(*v)[(*n)++] = xstrdup(a);
-}
-
-/* Parse an address list (header value or argument) into rcpts. */
+/* lib/compose's recipient parsing; too many recipients is a usage error
+ * wherever they came from (arguments or -t's header fields). */
 static int parse_rcpts(const char *value, const char *dom, char ***v, size_t *n,
     struct mm_err *err)
 {
-	struct addr_list l;
-	char s[ADDR_STR_MAX];
+	int r = compose_rcpts(value, dom, v, n, err);
 
-	if (addr_list_parse(value, strlen(value), &l, err) == 0) {
-		for (size_t i = 0; i < l.n; i++) {
-			addr_format(&l.v[i], s);
-			if (s[0] == '-') {
-				addr_list_free(&l);
-				return err_set(err, "%s: an address may not start with '-'", s);
-			}
-			rcpt_add(v, n, s);
-		}
-		addr_list_free(&l);
-		return 0;
-	}
-	/* bare local names ("root"), comma separated */
-	{
-		char *copy = xstrdup(value), *save = NULL;
-		int r = 0;
-		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-			while (*t == ' ' || *t == '\t')
-				t++;
-			char *e = t + strlen(t);
-			while (e > t && (e[-1] == ' ' || e[-1] == '\t'))
-				*--e = 0;
-			if (!*t)
-				continue;
-			struct addr a;
-			char *full;
-			if (t[0] == '-') {
-				r = err_set(err, "%s: an address may not start with '-'", t);
-				break;
-			}
-			if (strchr(t, '@') || !is_atext_word(t)) {
-				r = addr_list_parse(t, strlen(t), &l, err);
-				if (r == 0) {
-					for (size_t i = 0; i < l.n; i++) {
-						addr_format(&l.v[i], s);
-						rcpt_add(v, n, s);
-					}
-					addr_list_free(&l);
-				}
-				if (r < 0)
-					break;
-				continue;
-			}
-			if (!dom) {
-				r = err_set(err, "%s: no domain to qualify it with (set --domain)", t);
-				break;
-			}
-			full = xasprintf("%s@%s", t, dom);
-			r = addr_parse_mailbox(full, strlen(full), &a, err);
-			free(full);
-			if (r < 0)
-				break;
-			addr_format(&a, s);
-			rcpt_add(v, n, s);
-		}
-		free(copy);
-		return r;
-	}
+	if (r == COMPOSE_ETOOMANY)
+		mm_die(EX_USAGE, "%s", err->msg);
+	return r < 0 ? -1 : 0;
 }
 
-/* ---- header completion ---- */
-
-static void rfc5322_date(char *out, size_t n, time_t t)
+/* The transport's options, from ours (lib/send); o is final by the time
+ * anything is sent. */
+static const struct send_opts *send_opts(void)
 {
-	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-		"Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-	long off;
+	static struct send_opts so;
 
-	localtime_r(&t, &tm);
-	off = tm.tm_gmtoff / 60;
-	snprintf(out, n, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld", wd[tm.tm_wday], tm.tm_mday,
-	    mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
-}
-
-/* A display name as a phrase: atoms as they are, otherwise a quoted
- * string, non-ASCII as an RFC 2047 encoded word.  CR/LF never pass. */
-static void display_name(struct buf *out, const char *name)
-{
-	int plain = 1, ascii = 1;
-
-	for (const char *p = name; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c & 0x80)
-			ascii = 0;
-		else if (!(isalnum(c) || c == ' ' || strchr("!#$%&'*+-/=?^_`{|}~", c)))
-			plain = 0;
-	}
-	if (!ascii) {
-		char *b = base64_encode(name, strlen(name));
-		buf_printf(out, "=?UTF-8?B?%s?=", b);
-		free(b);
-		return;
-	}
-	if (plain && name[0] != ' ' && name[strlen(name) - 1] != ' ') {
-		buf_puts(out, name);
-		return;
-	}
-	buf_putc(out, '"');
-	for (const char *p = name; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_putc(out, '\\');
-		buf_putc(out, *p);
-	}
-	buf_putc(out, '"');
-}
-
-/* ---- transports ---- */
-
-static int read_password(char *out, size_t n, struct mm_err *err)
-{
-	struct buf b;
-
-	buf_init(&b);
-	if (o.auth_pw_file) {
-		if (read_file_all(o.auth_pw_file, SEND_PASSWORD_MAX, &b, err) < 0) {
-			buf_free(&b);
-			return -1;
-		}
-	} else if (o.auth_pw_cmd) {
-		struct argvec av;
-		pid_t pid;
-		int rfd, wfd, st;
-		argvec_init(&av);
-		if (conf_split_words(o.auth_pw_cmd, &av, err) < 0 || av.n == 0) {
-			argvec_free(&av);
-			buf_free(&b);
-			return err_set(err, "--auth-password-cmd: no command");
-		}
-		if (smtpc_spawn(argvec_argv(&av), &pid, &rfd, &wfd, err) < 0) {
-			argvec_free(&av);
-			buf_free(&b);
-			return -1;
-		}
-		argvec_free(&av);
-		close(wfd);
-		int r = read_fd_all(rfd, SEND_PASSWORD_MAX, &b, err);
-		close(rfd);
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-			buf_free(&b);
-			return err_set(err, "--auth-password-cmd failed");
-		}
-	} else {
-		buf_free(&b);
-		return err_set(err, "--auth-user needs --auth-password-file or --auth-password-cmd");
-	}
-	{
-		char *nl = b.data ? strpbrk(b.data, "\r\n") : NULL;
-		if (nl)
-			*nl = 0;
-	}
-	if (snprintf_ok(out, n, "%s", b.data ? b.data : "") < 0) {
-		buf_free(&b);
-		return err_set(err, "password too long");
-	}
-	OPENSSL_cleanse(b.data, b.len);
-	buf_free(&b);
-	return 0;
-}
-
-static const char *helo_name(void)
-{
-	static char host[256];
-
-	if (o.helo)
-		return o.helo;
-	if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
-		return host;
-	return "localhost";
-}
-
-static void set_all(struct smtpc_rcpt *r, size_t n, enum smtpc_status st, const char *text)
-{
-	for (size_t i = 0; i < n; i++) {
-		r[i].st = st;
-		snprintf(r[i].text, sizeof(r[i].text), "%.*s", SMTPC_TEXT_MAX - 1, text);
-	}
-}
-
-/* Talk SMTP on an open connection: hello, TLS as required, auth, send. */
-enum smtpc_status send_session(struct smtpc *c, int tls_mode, SSL_CTX *ctx,
-    const char *from, struct smtpc_rcpt *r, size_t n, const char *msg, size_t len,
-    struct mm_err *err)
-{
-	enum smtpc_status st;
-
-	c->verbose = o.verbose;
-	if (tls_mode == 3) {   /* implicit TLS */
-		st = smtpc_tls_now(c, ctx, 1, err);
-		if (st != SMTPC_OK)
-			return st;
-	}
-	st = smtpc_hello(c, helo_name(), err);
-	if (st != SMTPC_OK)
-		return st;
-	if (tls_mode == 1 || tls_mode == 2) {   /* 1 required, 2 opportunistic */
-		if (c->ext & SMTPC_EXT_STARTTLS) {
-			st = smtpc_starttls(c, ctx, tls_mode == 1, helo_name(), err);
-			if (st != SMTPC_OK)
-				return SMTPC_TEMP;
-		} else if (tls_mode == 1) {
-			err_set(err, "%s does not offer STARTTLS; not sending in plaintext", c->host);
-			return SMTPC_TEMP;
-		}
-	}
-	if (o.auth_user && tls_mode != 2 && tls_mode != 0) {
-		char pw[SEND_PASSWORD_MAX + 1];
-		if (read_password(pw, sizeof(pw), err) < 0)
-			return SMTPC_TEMP;
-		st = smtpc_auth(c, o.auth_user, pw, err);
-		OPENSSL_cleanse(pw, sizeof(pw));
-		if (st != SMTPC_OK)
-			return st;
-	}
-	st = smtpc_send(c, from, r, n, msg, len, err);
-	smtpc_quit(c);
-	return st;
-}
-
-static enum smtpc_status via_deliver(const char *from, struct smtpc_rcpt *r, size_t n,
-    const char *msg, size_t len, struct mm_err *err)
-{
-	struct argvec av;
-	struct smtpc c;
-	pid_t pid;
-	int rfd, wfd, st;
-	enum smtpc_status s;
-
-	argvec_init(&av);
-	if (conf_split_words(o.via, &av, err) < 0 || av.n == 0) {
-		argvec_free(&av);
-		err_set(err, "--via: no command");
-		return SMTPC_PERM;
-	}
-	if (smtpc_spawn(argvec_argv(&av), &pid, &rfd, &wfd, err) < 0) {
-		argvec_free(&av);
-		return SMTPC_TEMP;
-	}
-	smtpc_init(&c, rfd, wfd, av.v[0], (int)(o.timeout * 1000));
-	argvec_free(&av);
-	s = send_session(&c, 0, NULL, from, r, n, msg, len, err);
-	smtpc_close(&c);
-	close(rfd);
-	close(wfd);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return s;
-}
-
-static SSL_CTX *client_ctx(int verify, struct mm_err *err)
-{
-	return io_tls_client_ctx(o.tls_ca, verify, err);
-}
-
-static enum smtpc_status relay_deliver(const char *from, struct smtpc_rcpt *r, size_t n,
-    const char *msg, size_t len, struct mm_err *err)
-{
-	char host[256], port[16];
-	const char *p = o.relay, *colon;
-	struct smtpc c;
-	SSL_CTX *ctx;
-	int fd;
-	enum smtpc_status s;
-
-	if (*p == '[') {
-		const char *e = strchr(p, ']');
-		if (!e || (e[1] && e[1] != ':')) {
-			err_set(err, "--relay %s: bad host", o.relay);
-			return SMTPC_PERM;
-		}
-		snprintf(host, sizeof(host), "%.*s", (int)(e - p - 1), p + 1);
-		snprintf(port, sizeof(port), "%s", e[1] ? e + 2 : (o.smtps ? "465" : "587"));
-	} else if ((colon = strrchr(p, ':')) && strchr(p, ':') == colon) {
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-		snprintf(port, sizeof(port), "%s", colon + 1);
-	} else {
-		snprintf(host, sizeof(host), "%s", p);
-		snprintf(port, sizeof(port), "%s", o.smtps ? "465" : "587");
-	}
-	ctx = client_ctx(1, err);
-	if (!ctx)
-		return SMTPC_TEMP;
-	if (smtpc_connect_tcp(host, port, SMTPC_CONNECT_TIMEOUT_MS, &fd, err) < 0) {
-		SSL_CTX_free(ctx);
-		return SMTPC_TEMP;
-	}
-	smtpc_init(&c, fd, fd, host, (int)(o.timeout * 1000));
-	s = send_session(&c, o.smtps ? 3 : 1, ctx, from, r, n, msg, len, err);
-	smtpc_close(&c);
-	close(fd);
-	SSL_CTX_free(ctx);
-	return s;
-}
-
-/* Deliver to every rcpt by the configured transport; per-rcpt status set,
- * and, for --mx, the host that answered in mta[i] (NULL if none). */
-static void deliver(const char *from, struct smtpc_rcpt *r, char **mta, size_t n,
-    const char *msg, size_t len)
-{
-	struct mm_err err = { 0 };
-	enum smtpc_status s;
-
-	for (size_t i = 0; i < n; i++) {
-		r[i].st = SMTPC_TEMP;
-		r[i].text[0] = 0;
-	}
-	if (o.via)
-		s = via_deliver(from, r, n, msg, len, &err);
-	else if (o.relay)
-		s = relay_deliver(from, r, n, msg, len, &err);
-	else {
-		struct send_mx_opts mo = {
-			.port = o.mx_port ? o.mx_port : "25",
-			.timeout_ms = (int)(o.timeout * 1000),
-			.mta = mta,
-		};
-		send_mx_deliver(&mo, from, r, n, msg, len);
-		return;
-	}
-	if (s != SMTPC_OK) {
-		/* whatever smtpc_send did not mark, the session's outcome decides */
-		for (size_t i = 0; i < n; i++)
-			if (r[i].st == SMTPC_OK && s != SMTPC_OK && !r[i].text[0])
-				r[i].st = s;
-		int any_text = 0;
-		for (size_t i = 0; i < n; i++)
-			if (r[i].text[0])
-				any_text = 1;
-		if (!any_text)
-			set_all(r, n, s, err.msg);
-	}
-	/* mm-recv --submit refuses a signature it took before: this is the
-	 * resend of a message whose 250 was lost (the session died after its
-	 * commit), so it was delivered, not refused */
-	for (size_t i = 0; i < n; i++)
-		if (r[i].st == SMTPC_PERM && strstr(r[i].text, SUBMIT_REPLAYED_REPLY)) {
-			mm_warnx("<%s>: the relay had taken this message before (its answer was "
-			    "lost): counted as sent", r[i].addr);
-			r[i].st = SMTPC_OK;
-		}
+	so = (struct send_opts){
+		.via = o.via, .relay = o.relay, .mx_port = o.mx_port, .tls_ca = o.tls_ca,
+		.helo = o.helo, .auth_user = o.auth_user, .auth_pw_file = o.auth_pw_file,
+		.auth_pw_cmd = o.auth_pw_cmd, .smtps = o.smtps, .verbose = o.verbose,
+		.timeout_ms = (int)(o.timeout * 1000),
+	};
+	return &so;
 }
 
 /* ---- queue ---- */
@@ -497,501 +145,48 @@ static long long clock_now(void)
 	return o.at ? o.at : (long long)time(NULL);
 }
 
-/* Record the results of an attempt at time now in e; returns how many
- * are pending.  perm counts the recipients refused for good. */
-static size_t record(struct queue_env *e, struct smtpc_rcpt *r, char **mta, size_t *map,
-    size_t n, long long now, int *perm)
-{
-	size_t pending = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		struct queue_rcpt *q = &e->r[map[i]];
-		queue_text_set(q->text, r[i].text);
-		q->last_try = now;
-		if (mta && mta[i])
-			queue_host_set(q->mta, mta[i]);   /* anything odd is left out */
-		if (r[i].st == SMTPC_OK) {
-			q->state = QUEUE_SENT;
-		} else if (r[i].st == SMTPC_PERM) {
-			q->state = QUEUE_FAILED;
-			mm_warnx("%s%s%s: failed: %s", e->id, e->id[0] ? ": " : "", q->addr, r[i].text);
-			(*perm)++;
-		} else {
-			q->state = QUEUE_PENDING;
-			queue_text_set(e->last_error, r[i].text);
-			pending++;
-		}
-	}
-	return pending;
-}
-
-struct run {
-	struct queue q;
-	long long now;
-	size_t sent, left, bounced;
-	size_t told;           /* failures reported on stderr only (exit status) */
-	int errors, corrupt;
-	char **fresh;          /* DSN jobs queued by this run */
-	size_t nfresh;
-};
-
-/* A header value of the queued message, printable ASCII only, cut short. */
-static void header_value(const struct buf *m, const char *name, char *out, size_t cap)
-{
-	struct msg h;
-	struct mm_err err;
-	const struct msg_field *f;
-	size_t k = 0;
-
-	out[0] = '\0';
-	if (msg_parse(&h, m->data, m->len, MSG_LENIENT, &err) < 0)
-		return;
-	if ((f = msg_find(&h, name)))
-		for (size_t i = 0; i < f->value_len && k + 1 < cap; i++)
-			out[k++] = f->value[i] >= 0x20 && f->value[i] < 0x7f ? f->value[i] : '?';
-	out[k] = '\0';
-	msg_free(&h);
-}
-
-/*
- * With a client transport (--via, --relay) a DSN cannot go back out: the
- * null sender is refused by mm-recv --submit (it would be dropped
- * unseen), and a relay has no reason to take it either.  So the user
- * learns here: into --bounce-maildir when set (1), else (or when that
- * fails) on stderr, which cron mails, with a non-zero exit status (2).
- * -1: neither worked; the recipients stay unreported, the job stays
- * listed by -bp, and the next run tries again.
- */
-static int bounce_here(struct run *run, const struct queue_env *e, const struct dsn_rcpt *dr,
-    size_t n, const char *host, const struct buf *m, const struct buf *dsn, struct mm_err *err)
-{
-	char subj[SEND_SUBJECT_SHOWN], when[64];
-	int bad = 0;
-
-	if (o.bounce_maildir) {
-		if (dsn_deliver_maildir(o.bounce_maildir, host, dsn->data, dsn->len, err) == 0)
-			return 1;
-		mm_warnx("%s: DSN not delivered to %s: %s", e->id, o.bounce_maildir, err->msg);
-	}
-	header_value(m, "Subject", subj, sizeof subj);
-	rfc5322_date(when, sizeof when, (time_t)e->created);
-	for (size_t i = 0; i < n; i++)
-		if (fprintf(stderr, "mm-send: %s: BOUNCED: your message to <%s> (Subject: %s; "
-		    "queued %s) was not delivered: %s\n", e->id, dr[i].addr, subj, when,
-		    dr[i].diag ? dr[i].diag : "") < 0)
-			bad = 1;
-	if (bad || fflush(stderr) != 0) {
-		err_set(err, "could not report the failure on stderr either");
-		return -1;
-	}
-	run->told += n;
-	return 2;
-}
-
-/*
- * Report the failed recipients of e that have not been reported yet:
- * nothing for a null sender (no bounce of a bounce); the DSN goes into the
- * sender's Maildir when the sender is ours, otherwise it becomes a job of
- * its own with the null sender.  The recipients are marked notified only
- * once the DSN is durable (a crash in between sends it twice, never not
- * at all).  Returns -1 when the DSN could not be issued (tried again on
- * the next run).
- */
-static int notify(struct run *run, struct queue_env *e, const struct buf *m, int expired)
-{
-	struct dsn_rcpt *dr = xcalloc(e->nr, sizeof(*dr));
-	char (*st)[DSN_STATUS_MAX] = xcalloc(e->nr, sizeof(*st));
-	char host[QUEUE_HOST_MAX + 1];
-	size_t n = 0;
-	int r = 0;
-
-	for (size_t i = 0; i < e->nr; i++) {
-		struct queue_rcpt *q = &e->r[i];
-		if (q->state != QUEUE_FAILED || q->notified)
-			continue;
-		/* failed after a temporary answer: only expiry does that */
-		dsn_status(q->text, 1, st[n]);
-		dr[n] = (struct dsn_rcpt){
-			.addr = q->addr, .action = DSN_FAILED, .mta = q->mta, .diag = q->text,
-			.last_attempt = q->last_try,
-			.status = st[n][0] == '4' ? DSN_STATUS_EXPIRED : st[n],
-		};
-		n++;
-	}
-	if (n == 0)
-		goto out;
-	if (queue_host_set(host, helo_name()) < 0)   /* an odd host name must not stall the job */
-		snprintf(host, sizeof(host), "localhost");
-	if (!e->from[0]) {
-		mm_warnx("%s: null sender: no DSN for %zu failed recipient%s", e->id, n,
-		    n == 1 ? "" : "s");
-		goto mark;
-	}
-	{
-		struct dsn d = {
-			.reporting_mta = host, .sender = e->from, .queue_id = e->id,
-			.arrival = e->created, .now = run->now, .expired = expired, .r = dr, .nr = n,
-		};
-		struct buf out;
-		struct mm_err err = { 0 };
-		int lr;
-
-		buf_init(&out);
-		if (dsn_build(&d, m->data, m->len, &out, &err) < 0) {
-			mm_warnx("%s: no DSN: %s", e->id, err.msg);
-			buf_free(&out);
-			r = -1;
-			goto out;
-		}
-		lr = o.mx ? dsn_deliver_local(o.root ? o.root : SEND_ROOT_DEFAULT, e->from, host,
-		    out.data, out.len, &err) : bounce_here(run, e, dr, n, host, m, &out, &err);
-		if (lr == 2) {
-			/* said on stderr */
-		} else if (lr == 1 && !o.mx) {
-			mm_warnx("%s: DSN delivered to %s", e->id, o.bounce_maildir);
-		} else if (lr == 1) {
-			mm_warnx("%s: DSN delivered to the Maildir of <%s>", e->id, e->from);
-		} else if (lr == 0) {
-			struct queue_env b;
-			queue_env_init(&b);
-			queue_env_add_rcpt(&b, e->from);
-			if (queue_add(&run->q, &b, out.data, out.len, &err) == 0) {
-				mm_warnx("%s: DSN to <%s> queued as %s", e->id, e->from, b.id);
-				run->fresh = xreallocarray(run->fresh, run->nfresh + 1, sizeof(*run->fresh));
-				run->fresh[run->nfresh++] = xstrdup(b.id);
-			} else {
-				lr = -1;
-			}
-			queue_env_free(&b);
-		}
-		buf_free(&out);
-		if (lr < 0) {
-			mm_warnx("%s: DSN to <%s> not issued (tried again next run): %s", e->id,
-			    e->from, err.msg);
-			r = -1;
-			goto out;
-		}
-		run->bounced += n;
-	}
-mark:
-	for (size_t i = 0; i < e->nr; i++)
-		if (e->r[i].state == QUEUE_FAILED)
-			e->r[i].notified = 1;
-out:
-	free(dr);
-	free(st);
-	return r;
-}
-
 /* The key directory the first signing used. */
 static char *keys_dir(struct mm_err *err)
 {
 	return o.keys ? xstrdup(o.keys) : keys_default_dir(err);
 }
 
-/*
- * The message an attempt sends.  Through --via/--relay the user's relay
- * (mm-recv --submit) refuses signatures older than its window, so a job
- * whose own signatures (the envelope's "signed" line) are o.resign_after
- * old goes out re-signed: in memory, the file on disk stays as queued.
- * Younger ones go out byte for byte as queued, so the resend of a message
- * whose 250 was lost is still recognised as a replay.  --mx never
- * re-signs: that queue carries other people's signed mail.  Returns m or
- * fresh; NULL with err when re-signing failed (the key is gone, say).
- */
-static const struct buf *attempt_msg(const struct queue_env *e, const struct buf *m,
-    long long now, struct buf *fresh, struct mm_err *err)
+/* The queue runner's options (lib/qrun), for the queue in dir. */
+static struct qrun_opts qrun_opts(const char *dir)
 {
-	size_t nsig;
-	char *kd;
-	int r;
-
-	if (!(o.via || o.relay) || e->own_sigs == 0 || now - e->signed_at < o.resign_after)
-		return m;
-	if (!(kd = keys_dir(err)))
-		return NULL;
-	r = dkimsign_resign(m->data, m->len, e->own_sigs, kd, o.selector, now, fresh, &nsig, err);
-	free(kd);
-	if (r < 0) {
-		err_wrap(err, "re-signing (signatures %llds old)", now - e->signed_at);
-		return NULL;
-	}
-	if (o.verbose)
-		mm_warnx("%s: signatures %llds old: re-signed (%zu)", e->id, now - e->signed_at, nsig);
-	return fresh;
+	return (struct qrun_opts){
+		.send = send_opts(), .dir = dir, .keys = o.keys, .selector = o.selector,
+		.root = o.root, .filter = o.queue_filter, .bounce_maildir = o.bounce_maildir,
+		.now = clock_now(), .resign_after = o.resign_after, .mx = o.mx, .force = o.now,
+		.verbose = o.verbose,
+	};
 }
 
-/* One attempt at one locked, loaded job. */
-static void run_job(struct run *run, struct queue_env *e, struct buf *m)
+/* -q and -bp: lib/qrun's outcome as an exit status; a queue that cannot be
+ * opened or listed ends the program with its reason. */
+static int queue_cmd(int list)
 {
-	struct mm_err err = { 0 };
-	size_t n = 0, pending = 0;
-	int perm = 0, expired = 0, changed = 0, unreported = 0;
-	/* a held job belongs to a live submit session (a full run decided
-	 * the dead ones' first): not even --now sends it before its release */
-	int due = (e->next_try <= run->now || o.now) && e->next_try != SUBMIT_HELD;
-
-	for (size_t i = 0; i < e->nr; i++) {
-		if (e->r[i].state == QUEUE_PENDING)
-			n++;
-		if (e->r[i].state == QUEUE_FAILED && !e->r[i].notified)
-			unreported = 1;
-	}
-	if (n && due) {
-		struct smtpc_rcpt *r = xcalloc(n, sizeof(*r));
-		char **mta = xcalloc(n, sizeof(*mta));
-		size_t *map = xcalloc(n, sizeof(*map));
-		for (size_t i = 0, k = 0; i < e->nr; i++)
-			if (e->r[i].state == QUEUE_PENDING) {
-				r[k].addr = e->r[i].addr;
-				map[k++] = i;
-			}
-		struct buf fresh;
-		buf_init(&fresh);
-		const struct buf *send = attempt_msg(e, m, run->now, &fresh, &err);
-		if (send) {
-			deliver(e->from, r, mta, n, send->data, send->len);
-		} else {
-			/* nothing was sent: the job waits for its key, told why */
-			mm_warnx("%s: %s", e->id, err.msg);
-			set_all(r, n, SMTPC_TEMP, err.msg);
-		}
-		buf_free(&fresh);
-		pending = record(e, r, mta, map, n, run->now, &perm);
-		for (size_t i = 0; i < n; i++) {
-			if (r[i].st == SMTPC_OK)
-				run->sent++;
-			free(mta[i]);
-		}
-		e->attempts++;
-		e->last_try = run->now;
-		changed = 1;
-		free(r);
-		free(mta);
-		free(map);
-		if (pending && queue_expired(e, run->now)) {
-			/* given up: the last (temporary) answer says why */
-			for (size_t i = 0; i < e->nr; i++)
-				if (e->r[i].state == QUEUE_PENDING) {
-					e->r[i].state = QUEUE_FAILED;
-					mm_warnx("%s: <%s>: expired after %d days: %s", e->id, e->r[i].addr,
-					    QUEUE_EXPIRE / 86400, e->r[i].text);
-				}
-			pending = 0;
-			expired = 1;
-		} else if (pending) {
-			e->next_try = run->now + queue_backoff(e->attempts);
-			mm_warnx("%s: %zu recipient%s deferred, next try in %llds: %s", e->id, pending,
-			    pending == 1 ? "" : "s", e->next_try - run->now, e->last_error);
-		}
-	} else {
-		pending = n;
-	}
-	if (perm || expired || unreported) {
-		if (notify(run, e, m, expired) < 0)
-			run->errors++;
-		changed = 1;
-	}
-	int reported = 1;
-	for (size_t i = 0; i < e->nr; i++)
-		if (e->r[i].state == QUEUE_FAILED && !e->r[i].notified)
-			reported = 0;
-	if (pending == 0 && reported) {
-		if (queue_remove(&run->q, e->id, &err) < 0) {
-			mm_warnx("%s", err.msg);
-			run->errors++;
-		} else if (o.verbose) {
-			mm_warnx("%s: done", e->id);
-		}
-		return;
-	}
-	if (pending)
-		run->left++;
-	if (changed && queue_update(&run->q, e, &err) < 0) {
-		mm_warnx("%s", err.msg);
-		run->errors++;
-	}
-}
-
-static void run_id(struct run *run, const char *id)
-{
-	struct mm_err err = { 0 };
-	struct queue_env e;
-	struct buf m;
-	int fd, lr;
-
-	lr = queue_lock(&run->q, id, &fd, &err);
-	if (lr < 0) {
-		mm_warnx("%s", err.msg);
-		run->errors++;
-		return;
-	}
-	if (lr == 0) {
-		/* another runner has it, or it is gone; but an envelope whose
-		 * message is missing (never made by queue_add or queue_remove,
-		 * which order the two) is damage, and is said so */
-		char *env = xasprintf("%s/env/%s", run->q.dir, id);
-		char *msg = xasprintf("%s/msg/%s", run->q.dir, id);
-		if (access(env, F_OK) == 0 && access(msg, F_OK) < 0 && errno == ENOENT) {
-			mm_warnx("%s: envelope without a message, left in place (%s)", id, env);
-			run->corrupt++;
-		}
-		free(env);
-		free(msg);
-		return;
-	}
-	buf_init(&m);
-	lr = queue_load(&run->q, id, &e, &m, &err);
-	if (lr < 0) {
-		/* never removed, never guessed at: someone has to look */
-		if (err.code == 0) {
-			mm_warnx("%s: corrupt envelope, job left in place (%s/env/%s): %s", id,
-			    run->q.dir, id, err.msg);
-			run->corrupt++;
-		} else {
-			mm_warnx("%s", err.msg);
-			run->errors++;
-		}
-	} else if (lr == 0) {
-		run_job(run, &e, &m);
-		queue_env_free(&e);
-	}
-	buf_free(&m);
-	close(fd);
-}
-
-static int run_queue(void)
-{
-	struct run run = { .now = clock_now() };
 	struct mm_err err = { 0 };
 	char *dir = queue_dir();
-	char **ids;
-	size_t nid;
+	struct qrun_opts qo = qrun_opts(dir);
+	enum qrun_status st = list ? qrun_list(&qo, stdout, o.json, &err) : qrun_run(&qo, &err);
 
-	if (queue_open(&run.q, dir, &err) < 0)
-		mm_die(EX_CANTCREAT, "%s", err.msg);
-	/* a server queue fed by mm-recv --submit: decide the commits of dead
-	 * sessions first (a -qIID run was started by a live one) */
-	if (!o.queue_filter && submit_runner_recover(&run.q, dir, o.root ? o.root :
-	    SEND_ROOT_DEFAULT, (time_t)run.now, &err) < 0) {
-		mm_warnx("%s: replay cache: %s", dir, err.msg);
-		run.errors++;
-	}
 	free(dir);
-	if (queue_list(&run.q, &ids, &nid, &err) < 0)
-		mm_die(EX_IOERR, "%s", err.msg);
-	for (size_t j = 0; j < nid; j++)
-		if (!o.queue_filter || strstr(ids[j], o.queue_filter))
-			run_id(&run, ids[j]);
-	queue_ids_free(ids, nid);
-	/* the DSNs this run queued go out now, not a timer period later */
-	for (size_t j = 0; j < run.nfresh; j++)
-		run_id(&run, run.fresh[j]);
-	queue_ids_free(run.fresh, run.nfresh);
-	queue_close(&run.q);
-	if (o.verbose)
-		mm_warnx("queue run: %zu delivered, %zu bounced, %zu left", run.sent, run.bounced,
-		    run.left);
-	return run.errors ? EX_IOERR : run.corrupt ? EX_DATAERR : run.told ? EX_UNAVAILABLE : 0;
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 32)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-static int list_queue(void)
-{
-	struct queue q;
-	struct mm_err err = { 0 };
-	char *dir = queue_dir();
-	char **ids;
-	size_t nid, shown = 0;
-	long long now = clock_now();
-
-	if (queue_open(&q, dir, &err) < 0)
+	switch (st) {
+	case QRUN_OK:
+		return 0;
+	case QRUN_TOLD:
+		return EX_UNAVAILABLE;
+	case QRUN_CORRUPT:
+		return EX_DATAERR;
+	case QRUN_ERRORS:
+		return EX_IOERR;
+	case QRUN_EOPEN:
 		mm_die(EX_CANTCREAT, "%s", err.msg);
-	free(dir);
-	if (queue_list(&q, &ids, &nid, &err) < 0)
+	case QRUN_ELIST:
 		mm_die(EX_IOERR, "%s", err.msg);
-	if (o.json)
-		printf("[");
-	for (size_t j = 0; j < nid; j++) {
-		struct queue_env e;
-		int lr = queue_load(&q, ids[j], &e, NULL, &err);
-		if (lr > 0)
-			continue;
-		if (lr < 0) {
-			/* listed, not hidden: a job nobody can run must be seen */
-			mm_warnx("%s: %s", ids[j], err.msg);
-			if (o.json) {
-				printf("%s{\"id\":", shown ? "," : "");
-				json_str(ids[j]);
-				printf(",\"error\":");
-				json_str(err.msg);
-				printf("}");
-			} else {
-				if (!shown)
-					printf("%-36s %10s %8s  %s\n", "Queue ID", "Size", "Age", "Sender/Recipients");
-				printf("%-36s (unreadable: %s)\n", ids[j], err.msg);
-			}
-			shown++;
-			continue;
-		}
-		long long age = now - e.created;
-		if (o.json) {
-			printf("%s{\"id\":", shown ? "," : "");
-			json_str(e.id);
-			printf(",\"created\":%lld,\"age\":%lld,\"size\":%zu,\"from\":", e.created, age, e.size);
-			json_str(e.from);
-			printf(",\"attempts\":%u,\"next_try\":%lld,\"last_try\":%lld,\"last_error\":",
-			    e.attempts, e.next_try, e.last_try);
-			json_str(e.last_error);
-			printf(",\"recipients\":[");
-			for (size_t i = 0; i < e.nr; i++) {
-				printf("%s{\"address\":", i ? "," : "");
-				json_str(e.r[i].addr);
-				printf(",\"state\":\"%s\",\"text\":", queue_rstate_name(e.r[i].state));
-				json_str(e.r[i].text);
-				printf(",\"mta\":");
-				json_str(e.r[i].mta);
-				printf(",\"last_try\":%lld,\"notified\":%s}", e.r[i].last_try,
-				    e.r[i].notified ? "true" : "false");
-			}
-			printf("]}");
-		} else {
-			if (!shown)
-				printf("%-36s %10s %8s  %s\n", "Queue ID", "Size", "Age", "Sender/Recipients");
-			printf("%-36s %10zu %7llds  <%s>\n", e.id, e.size, age, e.from);
-			if (e.last_error[0])
-				printf("%47s(%s)\n", "", e.last_error);
-			for (size_t i = 0; i < e.nr; i++)
-				printf("%47s%s%s\n", "", e.r[i].addr,
-				    e.r[i].state == QUEUE_PENDING ? "" : e.r[i].state == QUEUE_SENT ?
-				    " (sent)" : e.r[i].notified ? " (failed)" : " (failed, not reported yet)");
-		}
-		shown++;
-		queue_env_free(&e);
 	}
-	if (o.json)
-		printf("]\n");
-	else if (!shown)
-		printf("Mail queue is empty\n");
-	else
-		printf("-- %zu request%s\n", shown, shown == 1 ? "" : "s");
-	queue_ids_free(ids, nid);
-	queue_close(&q);
-	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+	return EX_SOFTWARE;
 }
 
 /* ---- main ---- */
@@ -1222,7 +417,7 @@ int main(int argc, char **argv)
 	if (o.list) {
 		if (first < nargs)
 			mm_die(EX_USAGE, "-bp takes no arguments");
-		return list_queue();
+		return queue_cmd(1);
 	}
 	if (!o.via && !o.relay && !o.mx && !o.queue_only)
 		mm_die(EX_CONFIG, "no transport: give --via CMD, --relay HOST or --mx "
@@ -1240,7 +435,7 @@ int main(int argc, char **argv)
 	if (o.run_queue) {
 		if (first < nargs)
 			mm_die(EX_USAGE, "-q takes no arguments");
-		return run_queue();
+		return queue_cmd(0);
 	}
 
 	/* ---- the message ---- */
@@ -1291,7 +486,7 @@ int main(int argc, char **argv)
 		struct addr a;
 		char *full = NULL;
 		/* sendmail qualifies a bare login ("-f root", as cron passes it) */
-		if (o.from[0] != '-' && !strchr(o.from, '@') && is_atext_word(o.from)) {
+		if (o.from[0] != '-' && !strchr(o.from, '@') && compose_is_word(o.from)) {
 			const char *dom = default_domain();
 			if (!dom)
 				mm_die(EX_USAGE, "-f %s: no domain to qualify it with (set --domain)", o.from);
@@ -1370,45 +565,8 @@ int main(int argc, char **argv)
 		mm_die(EX_USAGE, "no recipients%s", o.t_flag ? " in To:, Cc: or Bcc:" : "");
 
 	/* complete the header, drop Bcc */
-	{
-		struct buf pre;
-		char date[64];
-		buf_init(&pre);
-		if (!ff) {
-			struct buf v;
-			buf_init(&v);
-			if (o.fullname && *o.fullname) {
-				char *clean = xstrdup(o.fullname);
-				for (char *p = clean; *p; p++)
-					if (*p == '\r' || *p == '\n' || *p == '\t')
-						*p = ' ';
-				display_name(&v, clean);
-				free(clean);
-				buf_printf(&v, " <%s>", hdrfrom);
-			} else {
-				buf_puts(&v, hdrfrom);
-			}
-			msg_fold_field(&pre, "From", v.data, "\r\n");
-			buf_free(&v);
-		}
-		if (!msg_find(&m, "date")) {
-			rfc5322_date(date, sizeof(date), time(NULL));
-			buf_printf(&pre, "Date: %s\r\n", date);
-		}
-		if (!msg_find(&m, "message-id")) {
-			unsigned char rnd[12];
-			char hex[25];
-			random_bytes(rnd, sizeof(rnd));
-			hex_encode(rnd, sizeof(rnd), hex);
-			buf_printf(&pre, "Message-ID: <%llx.%s@%s>\r\n", (long long)time(NULL), hex,
-			    hfa.domain);
-		}
-		static const char *const rm[] = { "bcc", "resent-bcc", NULL };
-		buf_init(&built);
-		msg_build(&m, pre.data, rm, NULL, &built);
-		buf_free(&pre);
-		/* msg_build keeps the message's own line ends: they are CRLF now */
-	}
+	buf_init(&built);
+	compose_header(&m, ff ? NULL : hdrfrom, o.fullname, hfa.domain, time(NULL), &built);
 	msg_free(&m);
 	buf_free(&crlf);
 
@@ -1460,28 +618,9 @@ int main(int argc, char **argv)
 		queue_env_add_rcpt(&e, rcpt[i]);
 	size_t pending = nrcpt;
 	int perm = 0, user_unknown = 0;
-	if (!o.queue_only) {
-		struct smtpc_rcpt *r = xcalloc(nrcpt, sizeof(*r));
-		size_t *map = xcalloc(nrcpt, sizeof(*map));
-		for (size_t i = 0; i < nrcpt; i++) {
-			r[i].addr = e.r[i].addr;
-			map[i] = i;
-		}
-		e.last_try = time(NULL);
-		deliver(e.from, r, NULL, nrcpt, final.data, final.len);
-		pending = record(&e, r, NULL, map, nrcpt, e.last_try, &perm);
-		for (size_t i = 0; i < nrcpt; i++) {
-			if (r[i].st == SMTPC_PERM && !strncmp(r[i].text, "550", 3))
-				user_unknown++;
-			/* the user is told right here (stderr, exit status): no DSN later */
-			if (e.r[i].state == QUEUE_FAILED)
-				e.r[i].notified = 1;
-		}
-		e.attempts = 1;
-		e.next_try = e.last_try + queue_backoff(1);
-		free(r);
-		free(map);
-	}
+	if (!o.queue_only)
+		pending = qrun_first(send_opts(), &e, final.data, final.len, (long long)time(NULL),
+		    &perm, &user_unknown);
 	if (pending) {
 		struct queue q;
 		char *dir = queue_dir();
