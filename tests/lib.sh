@@ -135,6 +135,19 @@ PY
 }
 
 # wait_port PORT [SECONDS]: until something accepts TCP connections.
+# start_smtp_server DIR [smtp-server.py options]: a real aiosmtpd on a free
+# port (SMTP_PORT) storing what arrives in DIR, its log in DIR.log; it is
+# stopped on exit like every bg_pid.
+start_smtp_server() {
+	_sd=$1
+	shift
+	SMTP_PORT=$(free_port)
+	mkdir -p "$_sd"
+	$PY "$MM_TOP/tests/smtp-server.py" --port "$SMTP_PORT" --out "$_sd" "$@" >"$_sd.log" 2>&1 &
+	bg_pid $!
+	wait_port "$SMTP_PORT" || bail "smtp server (tests/smtp-server.py) did not start"
+}
+
 wait_port() {
 	$PY - "$1" "${2:-10}" <<'PY'
 import socket, sys, time

@@ -21,11 +21,8 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sig
 mkdir -p "$T/run"
 chmod 777 "$T/run"
 ROUNDS=${SUBMIT_KILL_ROUNDS:-60}
-P=$(free_port)
-mkdir -p "$T/far"
-$PY "$MM_TOP/tests/smtp-server.py" --port "$P" --out "$T/far" --rcpt-delay 0.05 >"$T/far.log" 2>&1 &
-bg_pid $!
-wait_port "$P" || bail "aiosmtpd did not start"
+start_smtp_server "$T/far" --rcpt-delay 0.05
+P=$SMTP_PORT
 
 # Wrappers that say who to kill: every runner, and the current mm-recv.
 cat >"$T/runner" <<EOF

@@ -26,13 +26,10 @@ Z
 done
 start_nsd far.test other.test
 
-P=$(free_port)
-mkdir -p "$T/s"
-$PY "$MM_TOP/tests/smtp-server.py" --port "$P" --out "$T/s" \
+start_smtp_server "$T/s" \
 	--rule t1@far.test=451,451,250 --rule m1@far.test=550 --rule p1@far.test=550 \
-	--rule e1@far.test=451 --rule n1@far.test=550 >"$T/s.log" 2>&1 &
-bg_pid $!
-wait_port "$P" || bail "smtp server did not start"
+	--rule e1@far.test=451 --rule n1@far.test=550
+P=$SMTP_PORT
 
 ROOT=$T/mail
 mkdir -p "$ROOT/example.test/me"

@@ -11,11 +11,8 @@
 . "$MM_TOP/tests/recv/setup.sh"
 . "$MM_TOP/tests/submit/setup.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
-P=$(free_port)
-mkdir -p "$T/far"
-$PY "$MM_TOP/tests/smtp-server.py" --port "$P" --out "$T/far" >"$T/far.log" 2>&1 &
-bg_pid $!
-wait_port "$P" || bail "aiosmtpd did not start"
+start_smtp_server "$T/far"
+P=$SMTP_PORT
 
 Q=$T/spool
 # no runner per job: only the timer's run delivers here

@@ -20,11 +20,8 @@ chmod 755 "$K"; chmod 644 "$K"/*.pub
 printf '$ORIGIN far.test.\n$TTL 300\n@ IN SOA ns h 1 3600 600 86400 300\n  IN NS ns\nns IN A 127.0.0.1\n@ IN MX 10 mx\nmx IN A 127.0.0.1\n' >"$T/zones/far.test.zone"
 printf '$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns h 1 3600 600 86400 300\n  IN NS ns\nns IN A 127.0.0.1\n' >"$T/zones/example.org.zone"
 start_nsd far.test example.org
-P=$(free_port)
-mkdir -p "$T/far"
-$PY "$MM_TOP/tests/smtp-server.py" --port "$P" --out "$T/far" >"$T/far.log" 2>&1 &
-bg_pid $!
-wait_port "$P" || bail "aiosmtpd did not start"
+start_smtp_server "$T/far"
+P=$SMTP_PORT
 far() { ls "$T/far" | grep -c '\.eml$'; }
 
 # The runner, slowed down so the test can see the session not wait for it.

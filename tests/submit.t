@@ -32,11 +32,8 @@ soa example.org >"$T/zones/example.org.zone"
 soa other.test >"$T/zones/other.test.zone"
 start_nsd far.test example.org other.test
 
-P=$(free_port)
-mkdir -p "$T/far"
-$PY "$MM_TOP/tests/smtp-server.py" --port "$P" --out "$T/far" >"$T/far.log" 2>&1 &
-bg_pid $!
-wait_port "$P" || bail "aiosmtpd did not start"
+start_smtp_server "$T/far"
+P=$SMTP_PORT
 far() { ls "$T/far" | grep -c '\.eml$'; }
 # wait_far N: until the far end holds N messages (the runner is detached)
 wait_far() {
