@@ -1,15 +1,19 @@
 /*
- * dkimsign — libopendkim glue (see dkimsign.h).
+ * dkimsign — DKIM signatures of our own making (see dkimsign.h).
  *
- * Why a library handle per call: signing happens once per message in a
- * short-lived process, and a fresh handle means no state (options, key
- * caches) leaks from one message to the next.  The header fields are fed
- * from lib/msg so libopendkim sees exactly the raw bytes that are sent.
+ * Canonicalization is lib/dkimcanon's (libopendkim's per-byte body pass
+ * was a sixth of SHA-256's speed); the cryptography is OpenSSL's EVP
+ * interface; the policy (tags, header list, folding) is here.  The body
+ * is hashed once however many keys sign it: rsa-sha256 and
+ * ed25519-sha256 share the SHA-256 of the relaxed body.  libopendkim
+ * verifies what this makes, in the unit test and in mm-recv.
  */
 #include "dkimsign.h"
+#include "dkimcanon.h"
 #include "msg.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,11 +21,21 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <opendkim/dkim.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
+/* named once more in h= than they occur: a copy added in transit breaks
+ * the signature */
 static const char *const oversign[] = {
 	"from", "to", "cc", "subject", "date", "message-id", "reply-to", NULL,
 };
+/* RFC 6376 5.4.1: fields that are changed or added in transit, so
+ * signing them would only break the signature */
+static const char *const unsigned_fields[] = {
+	"return-path", "received", "comments", "keywords", NULL,
+};
+
+#define SIG_FOLD_AT 76     /* fold the signature field before this column */
 
 int dkimsign_load(const char *dir, const struct addr *a, struct dkimsign_keys *ks,
     struct mm_err *err)
@@ -68,66 +82,235 @@ void dkimsign_keys_free(struct dkimsign_keys *ks)
 	ks->n = 0;
 }
 
-static int sign_one(DKIM_LIB *lib, const struct msg *m, const char *domain,
-    const struct dkimsign_key *k, const char *selector, struct buf *sigs, struct mm_err *err)
+/* The private key in k as an EVP_PKEY of the type its name promises. */
+static EVP_PKEY *load_pkey(const struct dkimsign_key *k, struct mm_err *err)
 {
-	DKIM_STAT st = DKIM_STAT_OK;
-	DKIM *d;
-	unsigned char *hdr = NULL;
-	size_t hlen = 0;
-	int r = -1;
-	/* libopendkim wants a NUL-terminated key */
-	char *key = xstrndup(k->pem.data, k->pem.len);
+	BIO *bio = BIO_new_mem_buf(k->pem.data, (int)k->pem.len);
+	EVP_PKEY *pk = NULL;
+	int want = k->type == KEYS_RSA ? EVP_PKEY_RSA : EVP_PKEY_ED25519;
 
-	d = dkim_sign(lib, (const unsigned char *)"mm-send", NULL, (dkim_sigkey_t)key,
-	    (const unsigned char *)selector, (const unsigned char *)domain,
-	    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
-	    k->type == KEYS_RSA ? DKIM_SIGN_RSASHA256 : DKIM_SIGN_ED25519SHA256, -1, &st);
-	if (!d) {
-		err_set(err, "%s: cannot start signing: %s", k->path, dkim_getresultstr(st));
+	if (k->pem.len > KEYS_FILE_MAX || !bio) {
+		err_set(err, "%s: cannot read the key", k->path);
 		goto out;
 	}
+	pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	if (!pk) {
+		err_set(err, "%s: not a PEM private key", k->path);
+		goto out;
+	}
+	if (EVP_PKEY_get_base_id(pk) != want) {
+		err_set(err, "%s: not an %s key", k->path, keys_type_name(k->type));
+		EVP_PKEY_free(pk);
+		pk = NULL;
+	} else if (k->type == KEYS_RSA && EVP_PKEY_get_bits(pk) < KEYS_RSA_BITS_MIN) {
+		err_set(err, "%s: RSA key of %d bits, under the %d that verifiers accept", k->path,
+		    EVP_PKEY_get_bits(pk), KEYS_RSA_BITS_MIN);
+		EVP_PKEY_free(pk);
+		pk = NULL;
+	}
+out:
+	BIO_free(bio);
+	return pk;
+}
+
+static int in_list(const struct msg_field *f, const char *const *list)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (msg_field_is(f, list[i]))
+			return 1;
+	return 0;
+}
+
+/* A field we put in h=: not one changed in transit, and a name that
+ * cannot end the h= tag early (';' is legal in a field name). */
+static int signable(const struct msg_field *f)
+{
+	return !in_list(f, unsigned_fields) && !memchr(f->name, ';', f->name_len);
+}
+
+/*
+ * The header hash input: the canonical form of each field named in h=,
+ * in h= order, each name taking the lowest not yet used field of that
+ * name (RFC 6376 5.4.2); names with no field left (over-signing)
+ * contribute nothing.  Our h= lists the signed fields top to bottom, so
+ * this mirrors what a verifier will select.
+ */
+static void header_data(const struct msg *m, struct buf *out)
+{
+	bool *used = xcalloc(m->n ? m->n : 1, sizeof(*used));
+
 	for (size_t i = 0; i < m->n; i++) {
-		size_t l = m->f[i].raw_len;
-		/* without the final line terminator, folding kept */
-		if (l && m->f[i].raw[l - 1] == '\n')
-			l--;
-		if (l && m->f[i].raw[l - 1] == '\r')
-			l--;
-		st = dkim_header(d, (u_char *)m->f[i].raw, l);
-		if (st != DKIM_STAT_OK) {
-			err_set(err, "signing header %.*s: %s", (int)m->f[i].name_len, m->f[i].name,
-			    dkim_geterror(d) ? dkim_geterror(d) : dkim_getresultstr(st));
-			goto out;
+		const struct msg_field *want = &m->f[i];
+		if (!signable(want))
+			continue;
+		for (size_t j = m->n; j-- > 0;) {
+			const struct msg_field *f = &m->f[j];
+			if (used[j] || f->name_len != want->name_len ||
+			    ascii_strncasecmp(f->name, want->name, f->name_len))
+				continue;
+			used[j] = true;
+			dkimcanon_header(f->raw, f->raw_len, 1, out);
+			break;
 		}
 	}
-	st = dkim_eoh(d);
-	if (st == DKIM_STAT_OK && m->body_off < m->len)
-		st = dkim_body(d, (u_char *)m->data + m->body_off, m->len - m->body_off);
-	if (st == DKIM_STAT_OK)
-		st = dkim_eom(d, NULL);
-	if (st == DKIM_STAT_OK)
-		st = dkim_getsighdr_d(d, strlen(DKIM_SIGNHEADER) + 2, &hdr, &hlen);
-	if (st != DKIM_STAT_OK) {
-		err_set(err, "signing with %s: %s", k->path,
-		    dkim_geterror(d) ? dkim_geterror(d) : dkim_getresultstr(st));
+	free(used);
+}
+
+/* Appends text to a header field being folded: on the current line when
+ * it fits before SIG_FOLD_AT, else after a line break and a tab. */
+struct fold {
+	struct buf *b;
+	size_t col;
+};
+
+static void fold_put(struct fold *f, const char *s, size_t n, const char *sep)
+{
+	size_t sl = strlen(sep);
+	if (f->col + sl + n > SIG_FOLD_AT && f->col > 1) {
+		buf_append(f->b, "\r\n\t", 3);
+		f->col = 8;
+	} else {
+		buf_append(f->b, sep, sl);
+		f->col += sl;
+	}
+	buf_append(f->b, s, n);
+	f->col += n;
+}
+
+/* fold_put of a printf-made tag */
+static void fold_tag(struct fold *f, const char *sep, const char *fmt, ...) MM_PRINTF(3, 4);
+static void fold_tag(struct fold *f, const char *sep, const char *fmt, ...)
+{
+	struct buf t;
+	va_list ap;
+
+	buf_init(&t);
+	va_start(ap, fmt);
+	buf_vprintf(&t, fmt, ap);
+	va_end(ap);
+	fold_put(f, t.data, t.len, sep);
+	buf_free(&t);
+}
+
+/* The signature field with every tag but b='s value, folded, ending in
+ * "b=" (what is hashed); the column it ends at goes to f. */
+static void sig_field(struct fold *f, const struct msg *m, const char *alg, const char *domain,
+    const char *selector, long long t, const char *bh)
+{
+	int first = 1;
+
+	buf_puts(f->b, "DKIM-Signature:");
+	f->col = strlen("DKIM-Signature:");
+	fold_tag(f, " ", "v=1;");
+	fold_tag(f, " ", "a=%s;", alg);
+	fold_tag(f, " ", "c=relaxed/relaxed;");
+	fold_tag(f, " ", "d=%s;", domain);
+	fold_tag(f, " ", "s=%s;", selector);
+	fold_tag(f, " ", "t=%lld;", t);
+	fold_tag(f, " ", "bh=%s;", bh);
+	/* h=: the signed fields as written, top to bottom, then the
+	 * over-signed names; folded only next to a colon, where RFC 6376
+	 * allows FWS */
+	for (size_t i = 0; i < m->n; i++) {
+		if (!signable(&m->f[i]))
+			continue;
+		fold_tag(f, first ? " " : "", "%s%.*s:", first ? "h=" : "", (int)m->f[i].name_len,
+		    m->f[i].name);
+		first = 0;
+	}
+	for (size_t i = 0; oversign[i]; i++) {
+		fold_tag(f, first ? " " : "", "%s%s%s", first ? "h=" : "", oversign[i],
+		    oversign[i + 1] ? ":" : ";");
+		first = 0;
+	}
+	fold_tag(f, " ", "b=");
+}
+
+/* Sign the SHA-256 input (header data + canonical signature field):
+ * RSA signs it with SHA-256 (PKCS#1 v1.5); Ed25519 signs its SHA-256
+ * (RFC 8463 3: PureEdDSA over the hash).  The signature, base64, into *b64. */
+static int sign_data(EVP_PKEY *pk, enum keys_type type, const struct buf *data, char **b64,
+    struct mm_err *err)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char *sig = NULL, hash[EVP_MAX_MD_SIZE];
+	unsigned int hlen = 0;
+	size_t slen = 0;
+	int ok = ctx != NULL;
+
+	if (ok && type == KEYS_RSA) {
+		ok = EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pk) == 1 &&
+		    EVP_DigestSignUpdate(ctx, data->data, data->len) == 1 &&
+		    EVP_DigestSignFinal(ctx, NULL, &slen) == 1;
+		if (ok) {
+			sig = xmalloc(slen);
+			ok = EVP_DigestSignFinal(ctx, sig, &slen) == 1;
+		}
+	} else if (ok) {
+		ok = EVP_Digest(data->data, data->len, hash, &hlen, EVP_sha256(), NULL) == 1 &&
+		    EVP_DigestSignInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+		    EVP_DigestSign(ctx, NULL, &slen, hash, hlen) == 1;
+		if (ok) {
+			sig = xmalloc(slen);
+			ok = EVP_DigestSign(ctx, sig, &slen, hash, hlen) == 1;
+		}
+	}
+	EVP_MD_CTX_free(ctx);
+	if (!ok) {
+		free(sig);
+		return err_set(err, "OpenSSL could not make the %s signature", keys_type_name(type));
+	}
+	*b64 = base64_encode(sig, slen);
+	free(sig);
+	return 0;
+}
+
+static int sign_one(const struct msg *m, const struct buf *hdata, const char *bh,
+    const char *domain, const struct dkimsign_key *k, const char *selector, long long t,
+    struct buf *sigs, struct mm_err *err)
+{
+	EVP_PKEY *pk = load_pkey(k, err);
+	struct buf field, data;
+	struct fold f;
+	char *b64 = NULL;
+	int r = -1;
+
+	if (!pk)
+		return -1;
+	buf_init(&field);
+	buf_init(&data);
+	f.b = &field;
+	sig_field(&f, m, k->type == KEYS_RSA ? "rsa-sha256" : "ed25519-sha256", domain, selector,
+	    t, bh);
+	buf_append(&data, hdata->data, hdata->len);
+	dkimcanon_header(field.data, field.len, 0, &data);
+	if (sign_data(pk, k->type, &data, &b64, err) < 0) {
+		err_wrap(err, "signing with %s", k->path);
 		goto out;
 	}
-	{
-		struct buf raw;
-		buf_init(&raw);
-		buf_printf(&raw, "%s: ", DKIM_SIGNHEADER);
-		buf_append(&raw, hdr, hlen);
-		buf_puts(&raw, "\r\n");
-		msg_to_crlf(raw.data, raw.len, sigs);
-		buf_free(&raw);
+	/* b='s value, folded anywhere (base64 allows FWS) */
+	for (const char *p = b64; *p;) {
+		size_t room = f.col < SIG_FOLD_AT ? SIG_FOLD_AT - f.col : 0;
+		size_t n = strlen(p);
+		if (room == 0) {
+			buf_append(&field, "\r\n\t ", 4);
+			f.col = 9;
+			continue;
+		}
+		if (n > room)
+			n = room;
+		buf_append(&field, p, n);
+		f.col += n;
+		p += n;
 	}
+	buf_append(&field, "\r\n", 2);
+	buf_append(sigs, field.data, field.len);
 	r = 0;
 out:
-	if (d)
-		dkim_free(d);
-	OPENSSL_cleanse(key, strlen(key));
-	free(key);
+	free(b64);
+	buf_free(&data);
+	buf_free(&field);
+	EVP_PKEY_free(pk);
 	return r;
 }
 
@@ -135,35 +318,31 @@ int dkimsign_sign(const char *msgdata, size_t len, const char *domain,
     const struct dkimsign_keys *ks, const char *selector_override, long long now,
     struct buf *sigs, struct mm_err *err)
 {
-	DKIM_LIB *lib;
+	unsigned char bh[DKIMCANON_HASH_LEN];
 	struct msg m;
+	struct buf hdata;
+	char *bh64;
 	int r = 0;
 
+	/* a selector goes into the field as it is: "s; h=x" would add a tag */
+	if (selector_override && keys_selector_ok(selector_override, err) < 0)
+		return err_wrap(err, "selector %s", selector_override);
 	if (msg_parse(&m, msgdata, len, 0, err) < 0)
 		return err_wrap(err, "cannot sign");
-	lib = dkim_init(NULL, NULL);
-	if (!lib) {
+	if (dkimcanon_body_sha256(msgdata + m.body_off, len - m.body_off, bh, err) < 0) {
 		msg_free(&m);
-		return err_set(err, "libopendkim failed to initialise");
+		return err_wrap(err, "cannot sign");
 	}
-	{
-		unsigned int flags = DKIM_LIBFLAGS_NONE;  /* never SIGNLEN: no l= */
-		uint64_t fixed = now > 0 ? (uint64_t)now : 0;   /* 0: libopendkim asks the clock */
-		if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) !=
-		    DKIM_STAT_OK ||
-		    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FIXEDTIME, &fixed, sizeof(fixed)) !=
-		    DKIM_STAT_OK ||
-		    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, (void *)oversign,
-		    sizeof(const char **)) != DKIM_STAT_OK) {
-			r = err_set(err, "libopendkim refused the signing options");
-			goto out;
-		}
-	}
+	if (now <= 0)
+		now = (long long)time(NULL);
+	bh64 = base64_encode(bh, sizeof bh);
+	buf_init(&hdata);
+	header_data(&m, &hdata);
 	for (size_t i = 0; i < ks->n && r == 0; i++)
-		r = sign_one(lib, &m, domain, &ks->k[i],
-		    selector_override ? selector_override : ks->k[i].selector, sigs, err);
-out:
-	dkim_close(lib);
+		r = sign_one(&m, &hdata, bh64, domain, &ks->k[i],
+		    selector_override ? selector_override : ks->k[i].selector, now, sigs, err);
+	buf_free(&hdata);
+	free(bh64);
 	msg_free(&m);
 	return r;
 }

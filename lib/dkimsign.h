@@ -1,14 +1,17 @@
 /*
- * dkimsign — DKIM signatures made with libopendkim, on the sender's own
- * machine, with the keys lib/keys names.
+ * dkimsign — DKIM signatures (RFC 6376, RFC 8463) made on the sender's
+ * own machine, with the keys lib/keys names: canonicalization by
+ * lib/dkimcanon, cryptography by OpenSSL.
  *
  * Policy is fixed here, not left to callers: c=relaxed/relaxed, rsa-sha256
  * and/or ed25519-sha256, no l= (the whole body is signed, so nothing can be
- * appended), t= set, and From/To/Cc/Subject/Date/Message-ID/Reply-To
- * over-signed (named once more in h= than they occur, so a second copy
- * added in transit breaks the signature).  The message handed in must
- * already be in canonical CRLF form (msg_to_crlf): what is signed is
- * byte for byte what is sent.
+ * appended), t= set, every header field signed except the trace fields
+ * RFC 6376 5.4.1 advises against (Return-Path, Received, Comments,
+ * Keywords), and From/To/Cc/Subject/Date/Message-ID/Reply-To over-signed
+ * (named once more in h= than they occur, so a second copy added in
+ * transit breaks the signature).  The message handed in must already be
+ * in canonical CRLF form (msg_to_crlf): what is signed is byte for byte
+ * what is sent, and a bare CR or LF in the body is an error.
  */
 #ifndef MM_DKIMSIGN_H
 #define MM_DKIMSIGN_H
@@ -45,7 +48,8 @@ void dkimsign_keys_free(struct dkimsign_keys *ks);
  * Sign msg (CRLF, header + empty line + body) for domain with each key;
  * the DKIM-Signature fields (folded, CRLF-terminated) are appended to
  * sigs, Ed25519's first.  selector_override, when not NULL, replaces
- * every key's own selector.  now (0 = the clock) fixes t=: mm-send
+ * every key's own selector (checked: it is written into the field).
+ * now (0 = the clock) fixes t=: mm-send
  * records it, and a queue run at --at TIME signs as of that time.
  */
 int dkimsign_sign(const char *msg, size_t len, const char *domain,

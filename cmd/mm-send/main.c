@@ -572,6 +572,8 @@ int main(int argc, char **argv)
 
 	/* sign */
 	buf_init(&sigs);
+	if (!o.no_sign && o.selector && keys_selector_ok(o.selector, &err) < 0)
+		mm_die(EX_USAGE, "--selector %s: %s", o.selector, err.msg);
 	if (!o.no_sign) {
 		struct dkimsign_keys ks;
 		char *kd = keys_dir(&err);
