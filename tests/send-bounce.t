@@ -8,7 +8,6 @@
 # scripted SMTP server on a pipe, answering 550 to every recipient.
 . "$(dirname "$0")/lib.sh"
 need mlist:mblaze mshow:mblaze
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home MM_SEND_SYSTEM_CONF=
 mkdir -p "$HOME"
 K=$T/keys

@@ -7,7 +7,6 @@
 need git mutt bsd-mailx
 git send-email -h >/dev/null 2>&1; [ $? = 129 ] || git send-email -h 2>&1 | grep -q sendmail-cmd || bail "git send-email missing: install git-email (scripts/install-deps)"
 perl -MMail::Address -e1 2>/dev/null || bail "git send-email needs Mail::Address: install libmailtools-perl (scripts/install-deps)"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home
 mkdir -p "$HOME/.config/mm"
 K=$T/keys

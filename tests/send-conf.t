@@ -3,7 +3,6 @@
 # system file (/etc/mm/send.conf); precedence is system file, then
 # ~/.config/mm/send.conf, then the command line, option by option.
 . "$(dirname "$0")/lib.sh"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home
 mkdir -p "$HOME/.config/mm" "$T/sys" "$T/o-sys" "$T/o-user" "$T/o-cli"
 SYS=$T/sys/send.conf

@@ -6,7 +6,6 @@
 # memory.
 . "$(dirname "$0")/lib.sh"
 need openssl timeout:coreutils
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home
 mkdir -p "$HOME"
 cd "$T" || exit 1

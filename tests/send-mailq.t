@@ -4,7 +4,6 @@
 # parses (python json) with exactly the keys man/mm-send.8 documents.
 . "$(dirname "$0")/lib.sh"
 need make
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home MM_SEND_SYSTEM_CONF=
 mkdir -p "$HOME"
 

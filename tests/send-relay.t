@@ -5,7 +5,6 @@
 # certificate that does not verify, AUTH.
 . "$(dirname "$0")/lib.sh"
 need openssl
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 $PY -c 'import aiosmtpd' 2>/dev/null || bail "python3-aiosmtpd missing (scripts/install-deps)"
 export HOME=$T/home
 mkdir -p "$HOME"

@@ -14,7 +14,6 @@
 . "$MM_TOP/tests/recv/setup.sh"
 need nsd dig:dnsutils
 $PY -c 'import dkim, nacl' 2>/dev/null || bail "python3-dkim / python3-nacl missing (scripts/install-deps)"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home
 mkdir -p "$HOME" "$T/zones" "$T/spool"
 chmod 755 "$HOME"

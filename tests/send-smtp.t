@@ -3,7 +3,6 @@
 # PIPELINING used when offered and never otherwise, SIZE= and
 # BODY=8BITMIME on MAIL, the server's SIZE limit, 4xx/5xx after DATA.
 . "$(dirname "$0")/lib.sh"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home MM_SEND_SYSTEM_CONF=
 mkdir -p "$HOME"
 OUT=$T/out

@@ -9,7 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sshd.sh"
 need nsd dig:dnsutils
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home
 mkdir -p "$HOME" "$T/zones"
 K=$T/keys

@@ -17,7 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$MM_TOP/tests/recv/setup.sh"
 . "$MM_TOP/tests/submit/setup.sh"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 mkdir -p "$T/run"
 chmod 777 "$T/run"
 ROUNDS=${SUBMIT_KILL_ROUNDS:-60}

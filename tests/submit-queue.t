@@ -9,7 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 need nsd dig:dnsutils mlist:mblaze mshow:mblaze
 $PY -c 'import aiosmtpd' 2>/dev/null || bail "python3-aiosmtpd missing (scripts/install-deps)"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home
 mkdir -p "$HOME" "$T/zones"
 

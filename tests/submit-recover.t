@@ -10,7 +10,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$MM_TOP/tests/recv/setup.sh"
 . "$MM_TOP/tests/submit/setup.sh"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 start_smtp_server "$T/far"
 P=$SMTP_PORT
 

@@ -9,7 +9,6 @@
 . "$MM_TOP/tests/sshd.sh"
 need nsd dig:dnsutils
 $PY -c 'import aiosmtpd' 2>/dev/null || bail "python3-aiosmtpd missing (scripts/install-deps)"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home
 mkdir -p "$HOME" "$T/zones"
 chmod 755 "$HOME"

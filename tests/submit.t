@@ -10,7 +10,6 @@
 . "$MM_TOP/tests/recv/setup.sh"
 need nsd dig:dnsutils openssl
 $PY -c 'import aiosmtpd, dkim' 2>/dev/null || bail "python3-aiosmtpd / python3-dkim missing (scripts/install-deps)"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"   # see send-sign.t
 export HOME=$T/home
 mkdir -p "$HOME" "$T/zones"
 chmod 755 "$HOME"

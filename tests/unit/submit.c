@@ -16,14 +16,6 @@
 
 #define NOW 1800000000LL
 
-/* libopendkim's ed25519 signing leaks inside the library (tests/lsan.supp
- * names it): the suppression matches only with full malloc stacks.  ASan
- * asks for this hook; without ASan it is an unused function. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "fast_unwind_on_malloc=0";
-}
 #define RACERS 8
 
 static int ours(void *ctx, const char *d)
