@@ -74,6 +74,13 @@ while read -r delay who; do
 	rm -f "$T/srvpid"
 	"$SYNC" -e "$RSH" --remote-path "$SYNC" "x:$R" "$L" >/dev/null 2>&1 &
 	cpid=$!
+	# a kill aimed at the server waits for it to be there (an ASan build
+	# on a loaded machine can take longer to start than the longest
+	# delay), so the delay counts from the server's start
+	if [ "$who" != 0 ]; then
+		i=0
+		while [ ! -s "$T/srvpid" ] && [ $i -lt 250 ]; do sleep 0.02; i=$((i + 1)); done
+	fi
 	sleep "$delay"
 	spid=$(cat "$T/srvpid" 2>/dev/null)
 	case $who in
