@@ -507,6 +507,8 @@ enum qrun_status qrun_list(const struct qrun_opts *o, FILE *out, int json, struc
 			fprintf(out, ",\"attempts\":%u,\"next_try\":%lld,\"last_try\":%lld,\"last_error\":",
 			    e.attempts, e.next_try, e.last_try);
 			json_str(out, e.last_error);
+			fprintf(out, ",\"signatures\":%u,\"signed_at\":%lld", e.own_sigs,
+			    e.own_sigs ? e.signed_at : 0);
 			fprintf(out, ",\"recipients\":[");
 			for (size_t i = 0; i < e.nr; i++) {
 				fprintf(out, "%s{\"address\":", i ? "," : "");

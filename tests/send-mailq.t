@@ -21,8 +21,12 @@ ok "mm-send installed next to it" test -x "$B/mm-send"
 
 Q=$T/queue
 # two jobs that cannot be delivered now: the --via command exits at once
+# (job 1 signed with two keys, job 2 not: -bp --json tells them apart)
+"$B/mm-keygen" --keys "$T/keys" me@example.test >/dev/null 2>&1 &&
+	"$B/mm-keygen" -t ed25519 -s me-ed --keys "$T/keys" me@example.test >/dev/null 2>&1 ||
+	bail "mm-keygen"
 printf 'From: me@example.test\nSubject: one\n\nbody one\n' |
-	"$B/mm-send" --no-sign --queue "$Q" --via false a@example.org b@example.org 2>"$T/err"
+	"$B/mm-send" --keys "$T/keys" --queue "$Q" --via false a@example.org b@example.org 2>"$T/err"
 is "$?" 0 "job 1 queued (exit 0)"
 printf 'From: Other <other@example.test>\nSubject: two\n\nbody two, a bit longer\n' |
 	"$B/mm-send" --no-sign --queue "$Q" --via false -f bounce@example.test c@example.org 2>"$T/err"
@@ -46,7 +50,7 @@ $PY - "$T/q.json" "$T/bp.json" "$Q" >"$T/py.out" 2>&1 <<'PY'
 import json, os, sys, time
 q, bp, qdir = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
 keys = {"id", "created", "age", "size", "from", "attempts", "next_try",
-        "last_try", "last_error", "recipients"}
+        "last_try", "last_error", "signatures", "signed_at", "recipients"}
 def check(cond, what):
     print(("ok " if cond else "FAIL ") + what)
 check(isinstance(q, list) and len(q) == 2, "an array of two jobs")
@@ -66,6 +70,10 @@ check(set(by) == {"me@example.test", "bounce@example.test"}, "from: the envelope
 check([r["address"] for r in by["me@example.test"]["recipients"]] == ["a@example.org", "b@example.org"],
       "job 1: both recipients in order")
 check(all(r["state"] == "pending" for j in q for r in j["recipients"]), "state: pending")
+me, other = by["me@example.test"], by["bounce@example.test"]
+check(me["signatures"] == 2 and abs(me["signed_at"] - me["created"]) <= 1,
+      "signed job: 2 signatures, signed when queued")
+check(other["signatures"] == 0 and other["signed_at"] == 0, "unsigned job: 0 and 0")
 sizes = {os.path.getsize(os.path.join(qdir, "msg", j["id"])) for j in q}
 check(sizes == {j["size"] for j in q}, "size: the queued message's octets")
 check([{k: v for k, v in j.items() if k != "age"} for j in q] ==
@@ -74,7 +82,7 @@ PY
 while read -r res what; do
 	is "$res" ok "-bp --json: $what"
 done <"$T/py.out"
-is "$(grep -c . "$T/py.out")" 13 "every JSON check ran"
+is "$(grep -c . "$T/py.out")" 15 "every JSON check ran"
 
 rm -rf "$Q"
 is "$("$B/mailq" --queue "$Q")" "Mail queue is empty" "empty queue"
