@@ -67,7 +67,8 @@ static size_t content_end(const char *body, size_t len)
  * LF not preceded by CR; it reads p[-1] to p[BLOCK].  SSE2 (every x86-64)
  * does 16 bytes; elsewhere 8 bytes in a 64-bit word.
  */
-#if defined(__SSE2__)
+/* DKIMCANON_NO_SIMD: the portable path, for tests/unit/dkimcanon_swar.c */
+#if defined(__SSE2__) && !defined(DKIMCANON_NO_SIMD)
 #include <emmintrin.h>
 #define BLOCK 16
 
