@@ -128,32 +128,61 @@ static int signable(const struct msg_field *f)
 	return !in_list(f, unsigned_fields) && !memchr(f->name, ';', f->name_len);
 }
 
+/* a signed field for header_data's sort: its name and where it is */
+struct hfield {
+	const char *name;
+	size_t len, pos;
+};
+
+static int same_name(const struct hfield *a, const struct hfield *b)
+{
+	return a->len == b->len && !ascii_strncasecmp(a->name, b->name, a->len);
+}
+
+/* by name (ASCII case-insensitive), then top to bottom */
+static int by_name_then_pos(const void *pa, const void *pb)
+{
+	const struct hfield *a = pa, *b = pb;
+	int c = ascii_strncasecmp(a->name, b->name, a->len < b->len ? a->len : b->len);
+
+	if (c)
+		return c;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
 /*
  * The header hash input: the canonical form of each field named in h=,
- * in h= order, each name taking the lowest not yet used field of that
- * name (RFC 6376 5.4.2); names with no field left (over-signing)
- * contribute nothing.  Our h= lists the signed fields top to bottom, so
- * this mirrors what a verifier will select.
+ * in h= order, where the k-th mention of a name takes the k-th field of
+ * that name counted from the bottom (RFC 6376 5.4.2); the over-signed
+ * names, with no field left, add nothing.  Our h= lists the signed
+ * fields top to bottom, so within each name the order simply reverses.
+ * Sorting keeps this O(n log n): a header of 10,000 fields is allowed.
  */
 static void header_data(const struct msg *m, struct buf *out)
 {
-	bool *used = xcalloc(m->n ? m->n : 1, sizeof(*used));
+	struct hfield *h = xcalloc(m->n ? m->n : 1, sizeof(*h));
+	size_t *pick = xcalloc(m->n ? m->n : 1, sizeof(*pick));
+	size_t n = 0;
 
-	for (size_t i = 0; i < m->n; i++) {
-		const struct msg_field *want = &m->f[i];
-		if (!signable(want))
-			continue;
-		for (size_t j = m->n; j-- > 0;) {
-			const struct msg_field *f = &m->f[j];
-			if (used[j] || f->name_len != want->name_len ||
-			    ascii_strncasecmp(f->name, want->name, f->name_len))
-				continue;
-			used[j] = true;
-			dkimcanon_header(f->raw, f->raw_len, 1, out);
-			break;
-		}
+	for (size_t i = 0; i < m->n; i++)
+		if (signable(&m->f[i]))
+			h[n++] = (struct hfield){ m->f[i].name, m->f[i].name_len, i };
+	qsort(h, n, sizeof(*h), by_name_then_pos);
+	for (size_t g = 0; g < n;) {
+		size_t e = g + 1;
+		while (e < n && same_name(&h[g], &h[e]))
+			e++;
+		for (size_t j = g; j < e; j++)
+			pick[h[j].pos] = h[e - 1 - (j - g)].pos;
+		g = e;
 	}
-	free(used);
+	for (size_t i = 0; i < m->n; i++)
+		if (signable(&m->f[i]))
+			dkimcanon_header(m->f[pick[i]].raw, m->f[pick[i]].raw_len, 1, out);
+	free(pick);
+	free(h);
 }
 
 /* Appends text to a header field being folded: on the current line when

@@ -128,6 +128,12 @@ send "a broken carried DKIM-Signature" a@example.org
 _v=$($PY "$MM_TOP/tests/dkim-verify.py" "$M" 127.0.0.1 "$NSD_PORT" 2>&1)
 is "$(printf '%s\n' "$_v" | grep -c ' pass$')" 2 "carried broken signature: our two pass"
 ok "carried broken signature: kept" grep -aq '^DKIM-Signature: this is not a tag list' "$M"
+# fields of one name several times, in any case: h= names each, and the
+# verifier takes them from the bottom up
+printf 'From: me@example.test\nTo: a@example.org\nX-Dup: 1\nX-Other: o\nx-dup: 2\nX-DUP: 3\nSubject: dups\n\nx\n' >"$T/in"
+send "repeated fields" a@example.org
+verify "repeated fields" 2
+
 # trace fields are not signed (RFC 6376 5.4.1): a relay may rewrite them
 printf 'Return-Path: <x@example.test>\nReceived: from a by b\nFrom: me@example.test\nTo: a@example.org\n\nx\n' >"$T/in"
 send "trace fields" a@example.org

@@ -164,7 +164,8 @@ static void verified_by_libopendkim(const char *dir)
 		"From: Me <me@example.org>\r\n" DATE "To: a@example.net\r\nSubject: hi\r\n\r\nhello\r\n",
 		/* folded, odd case and spacing, duplicates, empty value */
 		"from:me@example.org\r\n" DATE "TO :  a@example.net,\r\n\tb@example.net  \r\n"
-		"Subject: a\r\n  long\t\tone\r\nX-Empty:\r\nX-Dup: 1\r\nX-Dup: 2\r\n\r\n"
+		"Subject: a\r\n  long\t\tone\r\nX-Empty:\r\nX-Dup: 1\r\nX-Dup: 2\r\nX-Other: o\r\n"
+		"x-dup: 3\r\nX-DUP: 4\r\n\r\n"
 		"  lead\t and\ttrail  \r\n\r\n \r\n",
 		/* nothing in the body, and a carried, broken DKIM-Signature */
 		"DKIM-Signature: this is not a tag list\r\nFrom: me@example.org\r\n" DATE "\r\n",
