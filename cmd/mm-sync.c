@@ -207,8 +207,9 @@ int main(int argc, char **argv)
 		    (unsigned long long)st.skipped, (unsigned long long)st.failed,
 		    (unsigned long long)st.deleted);
 	if (getenv("MM_SYNC_STATS"))
-		fprintf(stderr, "mm-sync-stats: wire_in=%llu wire_out=%llu\n",
-		    (unsigned long long)st.wire_in, (unsigned long long)st.wire_out);
+		fprintf(stderr, "mm-sync-stats: wire_in=%llu wire_out=%llu via_tmp=%llu\n",
+		    (unsigned long long)st.wire_in, (unsigned long long)st.wire_out,
+		    (unsigned long long)st.via_tmp);
 	close(lockfd);
 	close(rootfd);
 	return rc;

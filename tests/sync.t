@@ -102,6 +102,37 @@ alt=$(ls "$L1/cur" | grep 'mmsync-')
 like "$alt" '^1700000001\.M2P1\.vps\.mmsync-[0-9a-f]+:2,S$' "the new one kept under a fresh name, flags last"
 is "$(count "$R")" 0 "and deleted on the server"
 
+# The file system's O_TMPFILE is used unless it has none; then each file
+# goes through tmp/.  MM_SYNC_NO_TMPFILE forces that path (and
+# MM_SYNC_STATS counts it): the same results, tmp/ left empty, an
+# identical message not copied twice, a clash kept under a fresh name.
+stats() { sed -n 's/^mm-sync-stats: .*via_tmp=\([0-9]*\).*/\1/p' "$1"; }
+cp -a "$L/." "$R/"
+rm -f "$R/.mm-sync.lock"
+L4=$T/local4
+maildir "$L4"
+MM_SYNC_STATS=1 "$SYNC" -e "$PIPE" --remote-path "$SYNC" "x:$R" "$L4" 2>"$T/err4"
+is "$?:$(stats "$T/err4")" 0:0 "O_TMPFILE path: exit 0, nothing through tmp/"
+cp -a "$L/." "$R/"
+rm -f "$R/.mm-sync.lock"
+L5=$T/local5
+maildir "$L5"
+MM_SYNC_NO_TMPFILE=1 MM_SYNC_STATS=1 "$SYNC" -e "$PIPE" --remote-path "$SYNC" "x:$R" "$L5" \
+	2>"$T/err5"
+is "$?:$(stats "$T/err5")" "0:$NMSG" "tmp/ path: exit 0, every message through tmp/"
+is "$(sums "$L5")" "$ORIG" "tmp/ path: every message, byte-identical"
+is "$(count "$R")" 0 "tmp/ path: server emptied"
+is "$(ls -A "$L5/tmp" | wc -l | tr -d ' ')" 0 "tmp/ path: nothing left in tmp/"
+cp "$L/new/1700000000.M1P1.vps" "$R/new/"
+printf 'different\n' >"$R/cur/1700000001.M2P1.vps:2,S"
+out=$(MM_SYNC_NO_TMPFILE=1 "$SYNC" -e "$PIPE" --remote-path "$SYNC" "x:$R" "$L5" 2>&1)
+is "$?" 0 "tmp/ path: a rerun with a clash exits 0"
+like "$out" 'other content' "tmp/ path: the clash is reported"
+is "$(count "$L5"):$(count "$R")" "$((NMSG + 1)):0" \
+	"tmp/ path: the identical one not copied again, the other kept, server emptied"
+is "$(head -1 "$L5/cur/1700000001.M2P1.vps:2,S")" "From: a@b" "tmp/ path: nothing overwritten"
+is "$(ls -A "$L5/tmp" | wc -l | tr -d ' ')" 0 "tmp/ path: still nothing left in tmp/"
+
 # Two sources into one local Maildir.
 A=$T/srcA B=$T/srcB L2=$T/local2
 maildir "$A"; maildir "$B"; maildir "$L2"
