@@ -908,6 +908,7 @@ struct client {
 	size_t npend, cap;
 	uint64_t pend_bytes;
 	int64_t pend_since;
+	uint64_t confirmed;     /* confirmations sent */
 	int tmpfile;            /* try O_TMPFILE (env and /proc allow it) */
 	/* the file being received */
 	int active, tmpfd, sub, discard;
@@ -1086,6 +1087,16 @@ static int commit(struct client *c, struct mm_err *err)
 {
 	if (!c->npend)
 		return 0;
+	/* -k (and -n): the server deletes nothing and takes no confirmation
+	 * (one would end the session), so there is nothing to make durable
+	 * for it either. */
+	if (c->o->flags & (SYNC_FLAG_DRY | SYNC_FLAG_KEEP)) {
+		for (size_t i = 0; i < c->npend; i++)
+			free(c->pend[i].path);
+		c->npend = 0;
+		c->pend_bytes = 0;
+		return 0;
+	}
 	if (syncfs(c->rootfd) < 0) {
 		err_sys(err, "syncfs");
 		c->st->failed += c->npend;
@@ -1106,6 +1117,7 @@ static int commit(struct client *c, struct mm_err *err)
 		send_frame(&c->io, SYNC_F_CONFIRM, h, 16 + SYNC_SHA_LEN + pl);
 		free(p->path);
 	}
+	c->confirmed += c->npend;
 	c->npend = 0;
 	c->pend_bytes = 0;
 	if (io_flush(&c->io, err) != IO_OK)
@@ -1408,7 +1420,6 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 	struct buf pl;
 	struct stat rst;
 	enum sync_result res = SYNC_OK;
-	uint64_t confirmed = 0;
 	int done = 0;
 	char text[512];
 
@@ -1448,12 +1459,8 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 		enum io_result r;
 
 		if (c.npend && !io_pending(&c.io) && io_input_ready(&c.io, 0) == 0 &&
-		    now_ms() - c.pend_since >= SYNC_BATCH_MS) {
-			size_t n = c.npend;
-			if (commit(&c, err) < 0)
-				goto fail;
-			confirmed += n;
-		}
+		    now_ms() - c.pend_since >= SYNC_BATCH_MS && commit(&c, err) < 0)
+			goto fail;
 		r = read_frame(&c.io, &fr, &pl, err);
 		if (r == IO_EOF) {
 			err_set(err, "server closed the connection");
@@ -1511,12 +1518,9 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 				st->failed++;
 			}
 			progress(&c, 0);
-			if (c.npend >= SYNC_BATCH_FILES || c.pend_bytes >= SYNC_BATCH_BYTES) {
-				size_t n = c.npend;
-				if (commit(&c, err) < 0)
-					goto fail;
-				confirmed += n;
-			}
+			if ((c.npend >= SYNC_BATCH_FILES || c.pend_bytes >= SYNC_BATCH_BYTES) &&
+			    commit(&c, err) < 0)
+				goto fail;
 			break;
 		}
 		case SYNC_F_SKIP:
@@ -1550,18 +1554,8 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 			goto fail;
 		}
 	}
-	{
-		size_t n = c.npend;
-		if (o->flags & (SYNC_FLAG_DRY | SYNC_FLAG_KEEP)) {
-			for (size_t i = 0; i < c.npend; i++)
-				free(c.pend[i].path);
-			c.npend = 0;
-			n = 0;
-		}
-		if (commit(&c, err) < 0)
-			goto fail;
-		confirmed += n;
-	}
+	if (commit(&c, err) < 0)
+		goto fail;
 	send_frame(&c.io, SYNC_F_BYE, NULL, 0);
 	if (io_flush(&c.io, err) != IO_OK || read_frame(&c.io, &fr, &pl, err) != IO_OK) {
 		if (!err->msg[0])
@@ -1573,9 +1567,9 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 		goto fail;
 	}
 	st->deleted += sync_get_u64(fr.payload);
-	if (sync_get_u64(fr.payload) != confirmed || sync_get_u64(fr.payload + 8)) {
+	if (sync_get_u64(fr.payload) != c.confirmed || sync_get_u64(fr.payload + 8)) {
 		mm_warnx("server deleted %llu of %llu confirmed messages",
-		    (unsigned long long)sync_get_u64(fr.payload), (unsigned long long)confirmed);
+		    (unsigned long long)sync_get_u64(fr.payload), (unsigned long long)c.confirmed);
 		st->failed++;
 	}
 	if (st->skipped || st->failed)

@@ -58,6 +58,19 @@ is "$?" 0 "-k exits 0"
 is "$out" "" "-k is quiet"
 is "$(sums "$L")" "$ORIG" "-k copied every message byte for byte, names kept"
 is "$(sums "$R")" "$ORIG" "-k deleted nothing"
+
+# -k with more messages than one batch of confirmations (2048): the
+# client confirms nothing at all, so the server never sees a confirmation
+# it would refuse in -k mode.
+K=$T/keep
+maildir "$K"
+i=0
+while [ $i -lt 2100 ]; do echo "$i" >"$K/new/k$i"; i=$((i + 1)); done
+KL=$T/keep-local
+maildir "$KL"
+out=$("$SYNC" -k -e "$PIPE" --remote-path "$SYNC" "x:$K" "$KL" 2>&1)
+is "$?:$out" "0:" "-k with 2100 messages: exit 0, quiet"
+is "$(count "$KL"):$(count "$K")" 2100:2100 "-k with 2100 messages: all copied, none deleted"
 ok "local folders are Maildirs" test -d "$L/.Lists/tmp" -a -d "$L/Archive/2024/tmp" -a -d "$L/.Lists.Debian/new"
 
 # The real thing over sshd: the local copies already match, so they are
