@@ -897,35 +897,12 @@ struct pending {
 	char *path;
 };
 
-/* The committer thread makes one batch durable (syncfs) and confirms it
- * while the main thread goes on receiving the next: the stream does not
- * stop while the disk catches up, and a syncfs that has to wait for other
- * writers' data on the same file system costs no receiving time.  At
- * most one batch is in flight.  Between the hello and the bye only this
- * thread writes to the server. */
-struct committer {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-	int cv_ready;           /* mu and cv initialised */
-	int running;            /* started and not yet joined */
-	int busy;               /* a batch handed over and not yet done */
-	int stop;               /* no more batches: leave once idle */
-	int fatal;              /* a batch failed; err says why */
-	struct mm_err err;
-	struct pending *batch;  /* the batch in flight (owned while busy) */
-	size_t nbatch, cap;
-	uint64_t confirmed, failed;
-};
-
 struct client {
 	int rootfd;
 	dev_t rootdev;
 	const struct sync_opts *o;
 	struct sync_stats *st;
-	struct io io;           /* from the server */
-	struct io out;          /* to the server */
-	struct committer cm;
+	struct io io;
 	struct folder f;
 	struct pending *pend;
 	size_t npend, cap;
@@ -1105,169 +1082,46 @@ static void drop_current(struct client *c)
 	c->active = 0;
 }
 
-static void free_paths(struct pending *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(p[i].path);
-}
-
-/* Make a batch durable with one syncfs, then confirm it: the files were
- * named before the batch was closed, so this syncfs covers them (files
- * off the root's file system were fsynced one by one already).  Frees
- * the paths; -1 if the batch is not confirmed (*confirmed says whether
- * the syncfs succeeded, i.e. whether frames may have left). */
-static int confirm_batch(struct client *c, struct pending *b, size_t n, int *confirmed,
-    struct mm_err *err)
-{
-	int rc = 0;
-
-	*confirmed = 0;
-	if (syncfs(c->rootfd) < 0)
-		rc = err_sys(err, "syncfs");
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		size_t pl = strlen(b[i].path);
-		uint8_t h[16 + SYNC_SHA_LEN + SYNC_MAX_PATH];
-
-		sync_put_u64(h, b[i].id);
-		sync_put_u64(h + 8, b[i].size);
-		memcpy(h + 16, b[i].sha, SYNC_SHA_LEN);
-		memcpy(h + 16 + SYNC_SHA_LEN, b[i].path, pl);
-		send_frame(&c->out, SYNC_F_CONFIRM, h, 16 + SYNC_SHA_LEN + pl);
-	}
-	free_paths(b, n);
-	if (rc == 0) {
-		*confirmed = 1;
-		if (io_flush(&c->out, err) != IO_OK)
-			rc = err_wrap(err, "sending confirmations");
-	}
-	return rc;
-}
-
-static void *committer_main(void *arg)
-{
-	struct client *c = arg;
-	struct committer *m = &c->cm;
-
-	pthread_mutex_lock(&m->mu);
-	for (;;) {
-		struct mm_err e = { 0 };
-		int rc, confirmed = 0;
-
-		while (!m->busy && !m->stop)
-			pthread_cond_wait(&m->cv, &m->mu);
-		if (!m->busy)
-			break;
-		/* the batch is ours until busy drops; fatal is only ours to set */
-		pthread_mutex_unlock(&m->mu);
-		if (m->fatal) {
-			free_paths(m->batch, m->nbatch);
-			rc = -1;
-		} else {
-			rc = confirm_batch(c, m->batch, m->nbatch, &confirmed, &e);
-		}
-		pthread_mutex_lock(&m->mu);
-		if (confirmed)
-			m->confirmed += m->nbatch;
-		else
-			m->failed += m->nbatch;
-		if (rc < 0 && !m->fatal) {
-			m->fatal = 1;
-			m->err = e;
-		}
-		m->nbatch = 0;
-		m->busy = 0;
-		pthread_cond_broadcast(&m->cv);
-	}
-	pthread_mutex_unlock(&m->mu);
-	return NULL;
-}
-
-static void committer_start(struct client *c)
-{
-	struct committer *m = &c->cm;
-
-	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cv, NULL);
-	m->cv_ready = 1;
-	/* Without a thread, commit() confirms in line: slower, as safe. */
-	m->running = pthread_create(&m->th, NULL, committer_main, c) == 0;
-}
-
-/* Let the batch in flight finish and end the thread; adds its counts to
- * the client's.  0, or -1 with the first error of a batch. */
-static int committer_stop(struct client *c, struct mm_err *err)
-{
-	struct committer *m = &c->cm;
-
-	if (m->running) {
-		pthread_mutex_lock(&m->mu);
-		m->stop = 1;
-		pthread_cond_broadcast(&m->cv);
-		pthread_mutex_unlock(&m->mu);
-		pthread_join(m->th, NULL);
-		m->running = 0;
-	}
-	c->confirmed += m->confirmed;
-	c->st->failed += m->failed;
-	m->confirmed = m->failed = 0;
-	if (m->fatal) {
-		if (err)
-			*err = m->err;
-		return -1;
-	}
-	return 0;
-}
-
-/* Close the current batch: hand it to the committer (waiting while the
- * one before is still in flight), or confirm it here if there is none. */
+/* Send the confirmations of everything made durable by one syncfs. */
 static int commit(struct client *c, struct mm_err *err)
 {
-	struct committer *m = &c->cm;
-	struct pending *t;
-	size_t tcap;
-
 	if (!c->npend)
 		return 0;
 	/* -k (and -n): the server deletes nothing and takes no confirmation
 	 * (one would end the session), so there is nothing to make durable
 	 * for it either. */
 	if (c->o->flags & (SYNC_FLAG_DRY | SYNC_FLAG_KEEP)) {
-		free_paths(c->pend, c->npend);
+		for (size_t i = 0; i < c->npend; i++)
+			free(c->pend[i].path);
 		c->npend = 0;
 		c->pend_bytes = 0;
 		return 0;
 	}
-	if (!m->running) {
-		int confirmed, rc = confirm_batch(c, c->pend, c->npend, &confirmed, err);
-
-		if (confirmed)
-			c->confirmed += c->npend;
-		else
-			c->st->failed += c->npend;
+	if (syncfs(c->rootfd) < 0) {
+		err_sys(err, "syncfs");
+		c->st->failed += c->npend;
+		for (size_t i = 0; i < c->npend; i++)
+			free(c->pend[i].path);
 		c->npend = 0;
-		c->pend_bytes = 0;
-		return rc;
-	}
-	pthread_mutex_lock(&m->mu);
-	while (m->busy)
-		pthread_cond_wait(&m->cv, &m->mu);
-	if (m->fatal) {
-		*err = m->err;
-		pthread_mutex_unlock(&m->mu);
 		return -1;
 	}
-	t = m->batch;
-	tcap = m->cap;
-	m->batch = c->pend;
-	m->cap = c->cap;
-	m->nbatch = c->npend;
-	c->pend = t;
-	c->cap = tcap;
+	for (size_t i = 0; i < c->npend; i++) {
+		struct pending *p = &c->pend[i];
+		size_t pl = strlen(p->path);
+		uint8_t h[16 + SYNC_SHA_LEN + SYNC_MAX_PATH];
+
+		sync_put_u64(h, p->id);
+		sync_put_u64(h + 8, p->size);
+		memcpy(h + 16, p->sha, SYNC_SHA_LEN);
+		memcpy(h + 16 + SYNC_SHA_LEN, p->path, pl);
+		send_frame(&c->io, SYNC_F_CONFIRM, h, 16 + SYNC_SHA_LEN + pl);
+		free(p->path);
+	}
+	c->confirmed += c->npend;
 	c->npend = 0;
 	c->pend_bytes = 0;
-	m->busy = 1;
-	pthread_cond_broadcast(&m->cv);
-	pthread_mutex_unlock(&m->mu);
+	if (io_flush(&c->io, err) != IO_OK)
+		return err_wrap(err, "sending confirmations");
 	return 0;
 }
 
@@ -1588,13 +1442,12 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 			return err_set(err, "tmp name"), SYNC_LOCAL;
 	}
 	buf_init(&pl);
-	io_init(&c.io, rfd, rfd, SYNC_TIMEOUT_MS);
-	io_init(&c.out, wfd, wfd, SYNC_TIMEOUT_MS);
+	io_init(&c.io, rfd, wfd, SYNC_TIMEOUT_MS);
 	if (!st->start_ms)
 		st->start_ms = now_ms();
 
-	send_hello(&c.out, o->flags);
-	if (io_flush(&c.out, err) != IO_OK || read_frame(&c.io, &fr, &pl, err) != IO_OK ||
+	send_hello(&c.io, o->flags);
+	if (io_flush(&c.io, err) != IO_OK || read_frame(&c.io, &fr, &pl, err) != IO_OK ||
 	    check_hello(&fr, NULL, err) < 0) {
 		if (!err->msg[0])
 			err_set(err, "connection closed");
@@ -1602,7 +1455,6 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 		res = SYNC_CONNECT;
 		goto out;
 	}
-	committer_start(&c);
 	while (!done) {
 		enum io_result r;
 
@@ -1702,10 +1554,10 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 			goto fail;
 		}
 	}
-	if (commit(&c, err) < 0 || committer_stop(&c, err) < 0)
+	if (commit(&c, err) < 0)
 		goto fail;
-	send_frame(&c.out, SYNC_F_BYE, NULL, 0);
-	if (io_flush(&c.out, err) != IO_OK || read_frame(&c.io, &fr, &pl, err) != IO_OK) {
+	send_frame(&c.io, SYNC_F_BYE, NULL, 0);
+	if (io_flush(&c.io, err) != IO_OK || read_frame(&c.io, &fr, &pl, err) != IO_OK) {
 		if (!err->msg[0])
 			err_set(err, "server closed the connection");
 		goto fail;
@@ -1728,20 +1580,12 @@ fail:
 	drop_current(&c);
 out:
 	drop_current(&c);
-	/* The batch in flight, if any, is durable and confirmed before this
-	 * returns; what was not handed over is not confirmed. */
-	(void)committer_stop(&c, NULL);
-	if (c.cm.cv_ready) {
-		pthread_cond_destroy(&c.cm.cv);
-		pthread_mutex_destroy(&c.cm.mu);
-	}
-	free_paths(c.pend, c.npend);
+	for (size_t i = 0; i < c.npend; i++)
+		free(c.pend[i].path);
 	free(c.pend);
-	free(c.cm.batch);
 	folder_close(&c.f);
 	st->wire_in += c.io.bytes_in;
-	st->wire_out += c.out.bytes_out;
-	io_close(&c.out);
+	st->wire_out += c.io.bytes_out;
 	io_close(&c.io);
 	buf_free(&pl);
 	progress(&c, 1);
