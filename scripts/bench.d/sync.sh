@@ -106,8 +106,11 @@ rsync_run() { # LABEL EXTRA...
 # BENCH_ROUNDS rounds (default 5).  File creation on this kind of machine
 # varies several-fold from minute to minute (other jobs, ext4 skipping
 # recently deleted inodes), so the tools take turns and the first slot
-# rotates: every tool runs first, second and third equally often and none
-# always follows the slow one.  Each run gets a fresh local Maildir on the
+# rotates: each tool runs first, second and third as evenly as the number
+# of rounds allows (exactly with a multiple of 3) and none always follows
+# the same one.  The first run of a bench is often slow whoever runs it:
+# the previous bench's clean-up deleted its local copies, and this ext4
+# skips inodes deleted in the last minute or so on every create.  Each run gets a fresh local Maildir on the
 # same file system and a fresh server copy; the median counts (the best is
 # shown too), and the ratio is of the medians.
 ROUNDS=${BENCH_ROUNDS:-5}
