@@ -4,7 +4,9 @@
  * Safety rules kept here:
  *  - the client writes only below its root fd, walking folders with
  *    openat(O_NOFOLLOW|O_DIRECTORY) on checked components, and never
- *    overwrites (renameat2 RENAME_NOREPLACE, link() as fallback);
+ *    overwrites: an unnamed O_TMPFILE file gets its name with linkat(2),
+ *    which fails on an existing name; where O_TMPFILE is missing, a file
+ *    in tmp/ moves with renameat2 RENAME_NOREPLACE (link() as fallback);
  *  - a confirmation leaves the client only after the syncfs that made the
  *    file (and its directory entry) durable;
  *  - the server deletes only entries of its own table, matched on id,
@@ -26,6 +28,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
+
+/* Set (to anything) to make the client write through tmp/ as where the
+ * file system has no O_TMPFILE: the tests run that path with it. */
+#define SYNC_NO_TMPFILE_ENV "MM_SYNC_NO_TMPFILE"
+/* linkat(2) names an unnamed file by this path: AT_EMPTY_PATH would need
+ * CAP_DAC_READ_SEARCH. */
+#define SYNC_PROC_FD_DIR "/proc/self/fd"
 
 /* ---------- frames ---------- */
 
@@ -876,6 +885,7 @@ struct folder {
 	char *rel;              /* folder path below the root, "" for the root */
 	int fd, sub[3];         /* folder, tmp, new, cur */
 	int samedev;            /* on the root's file system: syncfs covers it */
+	int tmpfile;            /* its file system takes O_TMPFILE (until it says no) */
 	struct dent *cur;       /* local cur/ by Maildir base name, once needed */
 	size_t ncur;
 	int cur_listed;
@@ -898,8 +908,11 @@ struct client {
 	size_t npend, cap;
 	uint64_t pend_bytes;
 	int64_t pend_since;
+	uint64_t confirmed;     /* confirmations sent */
+	int tmpfile;            /* try O_TMPFILE (env and /proc allow it) */
 	/* the file being received */
 	int active, tmpfd, sub, discard;
+	int unnamed;            /* tmpfd is an O_TMPFILE file, tmpname unused */
 	uint64_t id, size, left, last_id;
 	char run[32];           /* pid and random: this run's tmp/ names */
 	char tmpname[64];
@@ -1034,6 +1047,7 @@ static int folder_open(struct client *c, const char *rel, size_t len, struct mm_
 		/* syncfs(root) covers this folder only on the root's file system */
 		f->samedev = ss[SUB_TMP].st_dev == c->rootdev;
 	}
+	f->tmpfile = c->tmpfile;
 	if (!(c->o->flags & SYNC_FLAG_DRY))
 		clean_tmp(f->sub[SUB_TMP]);
 	return 0;
@@ -1061,7 +1075,7 @@ static void drop_current(struct client *c)
 	if (c->tmpfd >= 0) {
 		close(c->tmpfd);
 		c->tmpfd = -1;
-		if (c->f.sub[SUB_TMP] >= 0)
+		if (!c->unnamed && c->f.sub[SUB_TMP] >= 0)
 			unlinkat(c->f.sub[SUB_TMP], c->tmpname, 0);
 	}
 	sha_drop(&c->sh);
@@ -1073,6 +1087,16 @@ static int commit(struct client *c, struct mm_err *err)
 {
 	if (!c->npend)
 		return 0;
+	/* -k (and -n): the server deletes nothing and takes no confirmation
+	 * (one would end the session), so there is nothing to make durable
+	 * for it either. */
+	if (c->o->flags & (SYNC_FLAG_DRY | SYNC_FLAG_KEEP)) {
+		for (size_t i = 0; i < c->npend; i++)
+			free(c->pend[i].path);
+		c->npend = 0;
+		c->pend_bytes = 0;
+		return 0;
+	}
 	if (syncfs(c->rootfd) < 0) {
 		err_sys(err, "syncfs");
 		c->st->failed += c->npend;
@@ -1093,6 +1117,7 @@ static int commit(struct client *c, struct mm_err *err)
 		send_frame(&c->io, SYNC_F_CONFIRM, h, 16 + SYNC_SHA_LEN + pl);
 		free(p->path);
 	}
+	c->confirmed += c->npend;
 	c->npend = 0;
 	c->pend_bytes = 0;
 	if (io_flush(&c->io, err) != IO_OK)
@@ -1166,8 +1191,19 @@ static int in_local_cur(struct client *c, const uint8_t *sha)
 	return 0;
 }
 
-static int place(struct client *c, int tmpdir, int dst, const char *name)
+/* Give the received file (fd, unnamed; else c->tmpname in tmpdir) the
+ * name dst/name, never replacing one: -1 with errno EEXIST if taken. */
+static int place(struct client *c, int fd, int tmpdir, int dst, const char *name)
 {
+	if (c->unnamed) {
+		char proc[sizeof SYNC_PROC_FD_DIR + 3 * sizeof(int) + 2];
+
+		if (snprintf_ok(proc, sizeof proc, SYNC_PROC_FD_DIR "/%d", fd) < 0) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		return linkat(AT_FDCWD, proc, dst, name, AT_SYMLINK_FOLLOW);
+	}
 	if (renameat2(tmpdir, c->tmpname, dst, name, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
@@ -1196,6 +1232,16 @@ static void add_pending(struct client *c, const uint8_t *sha)
 	c->pend_bytes += c->size;
 }
 
+/* Let go of the received file without keeping it: an unnamed one
+ * vanishes with its descriptor, a named one is removed from tmp/. */
+static void drop_tmp(struct client *c, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	if (!c->unnamed)
+		unlinkat(c->f.sub[SUB_TMP], c->tmpname, 0);
+}
+
 /* The whole file arrived and its hash matched: move it into place. */
 static int finish_file(struct client *c, const uint8_t *sha, struct mm_err *err)
 {
@@ -1204,30 +1250,41 @@ static int finish_file(struct client *c, const uint8_t *sha, struct mm_err *err)
 	int fd = c->tmpfd;
 
 	c->tmpfd = -1;
+	/* Off the root's file system syncfs does not reach it: the data is
+	 * made durable before it gets its name, the name after. */
 	if (!c->f.samedev && fsync(fd) < 0) {
-		close(fd);
-		unlinkat(tmpdir, c->tmpname, 0);
-		return err_sys(err, "fsync %s", c->path);
+		err_sys(err, "fsync %s", c->path);
+		drop_tmp(c, fd);
+		return -1;
 	}
-	if (close(fd) < 0) {
-		unlinkat(tmpdir, c->tmpname, 0);
-		return err_sys(err, "close %s", c->path);
+	/* A named file is closed now (its name is what moves); an unnamed
+	 * one needs its descriptor until linkat has named it. */
+	if (!c->unnamed) {
+		if (close(fd) < 0) {
+			err_sys(err, "close %s", c->path);
+			drop_tmp(c, -1);
+			return -1;
+		}
+		fd = -1;
 	}
 	if (in_local_cur(c, sha)) {
-		unlinkat(tmpdir, c->tmpname, 0);
+		drop_tmp(c, fd);
+		fd = -1;
 		c->st->already++;
 		if (c->o->verbose)
 			printf("%s (already here, read since)\n", c->path);
-	} else if (place(c, tmpdir, dst, c->name) == 0) {
+	} else if (place(c, fd, tmpdir, dst, c->name) == 0) {
 		c->st->moved++;
 		c->st->bytes += c->size;
 		if (c->o->verbose)
 			printf("%s\n", c->path);
 	} else if (errno != EEXIST) {
-		unlinkat(tmpdir, c->tmpname, 0);
-		return err_sys(err, "%s", c->path);
+		err_sys(err, "%s", c->path);
+		drop_tmp(c, fd);
+		return -1;
 	} else if (same_content(dst, c->name, c->size, sha)) {
-		unlinkat(tmpdir, c->tmpname, 0);
+		drop_tmp(c, fd);
+		fd = -1;
 		c->st->already++;
 		if (c->o->verbose)
 			printf("%s (already here)\n", c->path);
@@ -1247,15 +1304,15 @@ static int finish_file(struct client *c, const uint8_t *sha, struct mm_err *err)
 			if (snprintf_ok(alt, sizeof alt, "%.*s.mmsync-%s%s", (int)base, c->name, hex,
 			    c->name + base) < 0)
 				break;
-			if (place(c, tmpdir, dst, alt) == 0)
+			if (place(c, fd, tmpdir, dst, alt) == 0)
 				done = 1;
 			else if (errno != EEXIST)
 				break;
 		}
 		if (!done) {
-			unlinkat(tmpdir, c->tmpname, 0);
-			return err_sys(err, "%s: exists with other content, cannot keep a copy",
-			    c->path);
+			err_sys(err, "%s: exists with other content, cannot keep a copy", c->path);
+			drop_tmp(c, fd);
+			return -1;
 		}
 		c->st->conflicts++;
 		c->st->moved++;
@@ -1263,6 +1320,11 @@ static int finish_file(struct client *c, const uint8_t *sha, struct mm_err *err)
 		fprintf(stderr, "%s: %s: exists with other content; kept the new one as %s\n",
 		    "mm-sync", c->path, alt);
 	}
+	/* Named (or dropped) now: the descriptor has done its work.  Its data
+	 * was written before; a late write-back error shows at syncfs/fsync,
+	 * which fails the batch, so nothing unwritten is confirmed. */
+	if (fd >= 0)
+		close(fd);
 	if (!c->f.samedev && fsync(dst) < 0)
 		return err_sys(err, "fsync %s", c->path);
 	add_pending(c, sha);
@@ -1319,6 +1381,25 @@ static int begin_file(struct client *c, const struct sync_frame *fr, struct mm_e
 	c->discard = 0;
 	if (folder_open(c, c->path, folderlen, err) < 0)
 		return discard(c, err);
+	/* An unnamed file in the destination directory: no tmp/ entry to add
+	 * and remove, nothing left behind by a kill, and its inode is
+	 * allocated near the directory that will name it. */
+	c->unnamed = 0;
+	if (c->f.tmpfile) {
+		c->tmpfd = openat(c->f.sub[c->sub], ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (c->tmpfd >= 0) {
+			c->unnamed = 1;
+			return 0;
+		}
+		/* No O_TMPFILE here (old kernel: EISDIR; file system: EOPNOTSUPP
+		 * or EINVAL): tmp/ for the rest of this folder. */
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+			err_sys(err, "create an unnamed file");
+			return discard(c, err);
+		}
+		c->f.tmpfile = 0;
+	}
+	c->st->via_tmp++;
 	if (snprintf_ok(c->tmpname, sizeof c->tmpname, "mm-sync.%s.%llu", c->run,
 	    (unsigned long long)c->id) < 0)
 		return err_set(err, "tmp name");
@@ -1339,7 +1420,6 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 	struct buf pl;
 	struct stat rst;
 	enum sync_result res = SYNC_OK;
-	uint64_t confirmed = 0;
 	int done = 0;
 	char text[512];
 
@@ -1352,6 +1432,7 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 	if (fstat(rootfd, &rst) < 0)
 		return err_sys(err, "local Maildir"), SYNC_LOCAL;
 	c.rootdev = rst.st_dev;
+	c.tmpfile = !getenv(SYNC_NO_TMPFILE_ENV) && access(SYNC_PROC_FD_DIR, X_OK) == 0;
 	{
 		uint8_t r[4];
 		char hex[9];
@@ -1378,12 +1459,8 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 		enum io_result r;
 
 		if (c.npend && !io_pending(&c.io) && io_input_ready(&c.io, 0) == 0 &&
-		    now_ms() - c.pend_since >= SYNC_BATCH_MS) {
-			size_t n = c.npend;
-			if (commit(&c, err) < 0)
-				goto fail;
-			confirmed += n;
-		}
+		    now_ms() - c.pend_since >= SYNC_BATCH_MS && commit(&c, err) < 0)
+			goto fail;
 		r = read_frame(&c.io, &fr, &pl, err);
 		if (r == IO_EOF) {
 			err_set(err, "server closed the connection");
@@ -1441,12 +1518,9 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 				st->failed++;
 			}
 			progress(&c, 0);
-			if (c.npend >= SYNC_BATCH_FILES || c.pend_bytes >= SYNC_BATCH_BYTES) {
-				size_t n = c.npend;
-				if (commit(&c, err) < 0)
-					goto fail;
-				confirmed += n;
-			}
+			if ((c.npend >= SYNC_BATCH_FILES || c.pend_bytes >= SYNC_BATCH_BYTES) &&
+			    commit(&c, err) < 0)
+				goto fail;
 			break;
 		}
 		case SYNC_F_SKIP:
@@ -1480,18 +1554,8 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 			goto fail;
 		}
 	}
-	{
-		size_t n = c.npend;
-		if (o->flags & (SYNC_FLAG_DRY | SYNC_FLAG_KEEP)) {
-			for (size_t i = 0; i < c.npend; i++)
-				free(c.pend[i].path);
-			c.npend = 0;
-			n = 0;
-		}
-		if (commit(&c, err) < 0)
-			goto fail;
-		confirmed += n;
-	}
+	if (commit(&c, err) < 0)
+		goto fail;
 	send_frame(&c.io, SYNC_F_BYE, NULL, 0);
 	if (io_flush(&c.io, err) != IO_OK || read_frame(&c.io, &fr, &pl, err) != IO_OK) {
 		if (!err->msg[0])
@@ -1503,9 +1567,9 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 		goto fail;
 	}
 	st->deleted += sync_get_u64(fr.payload);
-	if (sync_get_u64(fr.payload) != confirmed || sync_get_u64(fr.payload + 8)) {
+	if (sync_get_u64(fr.payload) != c.confirmed || sync_get_u64(fr.payload + 8)) {
 		mm_warnx("server deleted %llu of %llu confirmed messages",
-		    (unsigned long long)sync_get_u64(fr.payload), (unsigned long long)confirmed);
+		    (unsigned long long)sync_get_u64(fr.payload), (unsigned long long)c.confirmed);
 		st->failed++;
 	}
 	if (st->skipped || st->failed)

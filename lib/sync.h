@@ -5,9 +5,11 @@
  * deletes on the server before anything is fsynced at home, and it knows
  * nothing of Maildir.  Here the server (mm-sync --server DIR, run by ssh)
  * streams every message of DIR's new/ and cur/ (and of nested folders) with
- * its size and SHA-256; the client writes each one to the local tmp/,
- * moves it into place without overwriting, makes a batch durable with one
- * syncfs(2), and only then confirms (id, path, size, sha256) back.  The
+ * its size and SHA-256; the client writes each one to an unnamed
+ * O_TMPFILE file in its destination directory (or, where the file system
+ * has none, to the local tmp/), names it without overwriting, makes a
+ * batch durable with one syncfs(2), and only then confirms (id, path,
+ * size, sha256) back.  The
  * server deletes a file only if the confirmation matches what it itself
  * read and hashed when it sent it, and fsyncs the directories at the end.
  *
@@ -105,6 +107,7 @@ struct sync_opts {
 struct sync_stats {
 	uint64_t moved, bytes, already, conflicts, skipped, failed, deleted, offered;
 	uint64_t wire_in, wire_out;
+	uint64_t via_tmp;       /* files written in tmp/ (no O_TMPFILE there) */
 	int64_t start_ms, last_progress_ms;
 };
 

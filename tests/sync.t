@@ -58,6 +58,19 @@ is "$?" 0 "-k exits 0"
 is "$out" "" "-k is quiet"
 is "$(sums "$L")" "$ORIG" "-k copied every message byte for byte, names kept"
 is "$(sums "$R")" "$ORIG" "-k deleted nothing"
+
+# -k with more messages than one batch of confirmations (2048): the
+# client confirms nothing at all, so the server never sees a confirmation
+# it would refuse in -k mode.
+K=$T/keep
+maildir "$K"
+i=0
+while [ $i -lt 2100 ]; do echo "$i" >"$K/new/k$i"; i=$((i + 1)); done
+KL=$T/keep-local
+maildir "$KL"
+out=$("$SYNC" -k -e "$PIPE" --remote-path "$SYNC" "x:$K" "$KL" 2>&1)
+is "$?:$out" "0:" "-k with 2100 messages: exit 0, quiet"
+is "$(count "$KL"):$(count "$K")" 2100:2100 "-k with 2100 messages: all copied, none deleted"
 ok "local folders are Maildirs" test -d "$L/.Lists/tmp" -a -d "$L/Archive/2024/tmp" -a -d "$L/.Lists.Debian/new"
 
 # The real thing over sshd: the local copies already match, so they are
@@ -101,6 +114,37 @@ is "$(cat "$L1/cur/1700000001.M2P1.vps:2,S" | head -1)" "From: a@b" "the local m
 alt=$(ls "$L1/cur" | grep 'mmsync-')
 like "$alt" '^1700000001\.M2P1\.vps\.mmsync-[0-9a-f]+:2,S$' "the new one kept under a fresh name, flags last"
 is "$(count "$R")" 0 "and deleted on the server"
+
+# The file system's O_TMPFILE is used unless it has none; then each file
+# goes through tmp/.  MM_SYNC_NO_TMPFILE forces that path (and
+# MM_SYNC_STATS counts it): the same results, tmp/ left empty, an
+# identical message not copied twice, a clash kept under a fresh name.
+stats() { sed -n 's/^mm-sync-stats: .*via_tmp=\([0-9]*\).*/\1/p' "$1"; }
+cp -a "$L/." "$R/"
+rm -f "$R/.mm-sync.lock"
+L4=$T/local4
+maildir "$L4"
+MM_SYNC_STATS=1 "$SYNC" -e "$PIPE" --remote-path "$SYNC" "x:$R" "$L4" 2>"$T/err4"
+is "$?:$(stats "$T/err4")" 0:0 "O_TMPFILE path: exit 0, nothing through tmp/"
+cp -a "$L/." "$R/"
+rm -f "$R/.mm-sync.lock"
+L5=$T/local5
+maildir "$L5"
+MM_SYNC_NO_TMPFILE=1 MM_SYNC_STATS=1 "$SYNC" -e "$PIPE" --remote-path "$SYNC" "x:$R" "$L5" \
+	2>"$T/err5"
+is "$?:$(stats "$T/err5")" "0:$NMSG" "tmp/ path: exit 0, every message through tmp/"
+is "$(sums "$L5")" "$ORIG" "tmp/ path: every message, byte-identical"
+is "$(count "$R")" 0 "tmp/ path: server emptied"
+is "$(ls -A "$L5/tmp" | wc -l | tr -d ' ')" 0 "tmp/ path: nothing left in tmp/"
+cp "$L/new/1700000000.M1P1.vps" "$R/new/"
+printf 'different\n' >"$R/cur/1700000001.M2P1.vps:2,S"
+out=$(MM_SYNC_NO_TMPFILE=1 "$SYNC" -e "$PIPE" --remote-path "$SYNC" "x:$R" "$L5" 2>&1)
+is "$?" 0 "tmp/ path: a rerun with a clash exits 0"
+like "$out" 'other content' "tmp/ path: the clash is reported"
+is "$(count "$L5"):$(count "$R")" "$((NMSG + 1)):0" \
+	"tmp/ path: the identical one not copied again, the other kept, server emptied"
+is "$(head -1 "$L5/cur/1700000001.M2P1.vps:2,S")" "From: a@b" "tmp/ path: nothing overwritten"
+is "$(ls -A "$L5/tmp" | wc -l | tr -d ' ')" 0 "tmp/ path: still nothing left in tmp/"
 
 # Two sources into one local Maildir.
 A=$T/srcA B=$T/srcB L2=$T/local2

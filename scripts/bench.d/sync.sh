@@ -103,23 +103,52 @@ rsync_run() { # LABEL EXTRA...
 	LAST_MS=$((E - S))
 }
 
-# Three rounds, the tools taking turns; the best of each counts (file
-# creation on this machine varies several-fold from run to run).
-best() { [ -z "$1" ] || [ "$2" -lt "$1" ] && echo "$2" || echo "$1"; }
+# BENCH_ROUNDS rounds (default 5).  File creation on this kind of machine
+# varies several-fold from minute to minute (other jobs, ext4 skipping
+# recently deleted inodes), so the tools take turns and the first slot
+# rotates: each tool runs first, second and third as evenly as the number
+# of rounds allows (exactly with a multiple of 3) and none always follows
+# the same one.  The first run of a bench is often slow whoever runs it:
+# the previous bench's clean-up deleted its local copies, and this ext4
+# skips inodes deleted in the last minute or so on every create.  Each run gets a fresh local Maildir on the
+# same file system and a fresh server copy; the median counts (the best is
+# shown too), and the ratio is of the medians.
+ROUNDS=${BENCH_ROUNDS:-5}
+TOOLS="mm rs"
+[ "$RSYNC_FSYNC" = yes ] && TOOLS="mm rs rsf"
 MM= RS= RSF=
-for round in 1 2 3; do
-	mm_run; MM=$(best "$MM" "$LAST_MS")
-	rsync_run "rsync -az --remove-source-files"; RS=$(best "$RS" "$LAST_MS")
-	if [ "$RSYNC_FSYNC" = yes ]; then
-		rsync_run "rsync -az --remove-source-files --fsync" --fsync
-		RSF=$(best "$RSF" "$LAST_MS")
-	fi
+run_tool() {
+	case $1 in
+	mm) mm_run; MM="$MM $LAST_MS" ;;
+	rs) rsync_run "rsync -az --remove-source-files"; RS="$RS $LAST_MS" ;;
+	rsf) rsync_run "rsync -az --remove-source-files --fsync" --fsync; RSF="$RSF $LAST_MS" ;;
+	esac
+}
+round=0
+while [ "$round" -lt "$ROUNDS" ]; do
+	set -- $TOOLS
+	k=0
+	while [ "$k" -lt $((round % $#)) ]; do # rotate the order by the round number
+		t=$1; shift; set -- "$@" "$t"; k=$((k + 1))
+	done
+	for t in "$@"; do run_tool "$t"; done
+	round=$((round + 1))
 done
 [ "$RSYNC_FSYNC" = yes ] ||
 	echo "rsync --fsync: not supported by the installed rsync ($(rsync --version | head -1))"
-awk -v m="$MM" -v r="$RS" -v f="${RSF:-0}" 'BEGIN {
-	printf "best of 3: mm-sync %d ms, rsync -az %d ms", m, r
-	if (f > 0) printf ", rsync -az --fsync %d ms", f
-	printf "\nmm-sync / rsync -az: %.2f x wall time (goal <= 0.70)\n", m / r
-	if (f > 0) printf "mm-sync / rsync -az --fsync: %.2f x wall time\n", m / f }'
-echo "loopback sshd; the machine is shared with other jobs, so figures are noisy"
+stat_of() { # "median best" of a list of numbers
+	printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%d %d\n", m, v[1] }'
+}
+set -- $(stat_of "$MM") $(stat_of "$RS") $(stat_of "${RSF:-0}")
+awk -v n="$ROUNDS" -v mm="$1" -v mb="$2" -v rm="$3" -v rb="$4" -v fm="$5" -v fb="$6" \
+    -v all_mm="$MM" -v all_rs="$RS" -v all_rsf="$RSF" 'BEGIN {
+	printf "all runs (ms): mm-sync%s; rsync -az%s", all_mm, all_rs
+	if (fm > 0) printf "; rsync -az --fsync%s", all_rsf
+	printf "\nmedian (best) of %d: mm-sync %d (%d) ms, rsync -az %d (%d) ms", n, mm, mb, rm, rb
+	if (fm > 0) printf ", rsync -az --fsync %d (%d) ms", fm, fb
+	printf "\nmm-sync / rsync -az: %.2f x wall time, medians (goal <= 0.70); %.2f x, bests\n",
+	    mm / rm, mb / rb
+	if (fm > 0) printf "mm-sync / rsync -az --fsync: %.2f x wall time, medians\n", mm / fm }'
+echo "loopback sshd; the machine may be shared with other jobs, so figures are noisy"
