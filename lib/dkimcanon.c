@@ -210,7 +210,7 @@ void dkimcanon_header(const char *raw, size_t len, int crlf, struct buf *out)
 		unsigned char c = (unsigned char)raw[i];
 		if (is_wsp(c) || c == '\r' || c == '\n')
 			continue;
-		buf_putc(out, (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c));
+		buf_putc(out, (char)ascii_tolower(c));
 	}
 	buf_putc(out, ':');
 	/* the value: unfolded (line ends dropped), white space runs made one
