@@ -24,6 +24,7 @@ void io_init(struct io *io, int rfd, int wfd, int timeout_ms)
 	io->rfd = rfd;
 	io->wfd = wfd;
 	io->timeout_ms = timeout_ms > 0 ? timeout_ms : IO_DEFAULT_TIMEOUT_MS;
+	io->rchunk = IO_READ_CHUNK;
 	io->rfl = fcntl(rfd, F_GETFL);
 	io->wfl = fcntl(wfd, F_GETFL);
 	if (io->rfl >= 0)
@@ -51,6 +52,11 @@ void io_close(struct io *io)
 void io_set_timeout(struct io *io, int timeout_ms)
 {
 	io->timeout_ms = timeout_ms > 0 ? timeout_ms : IO_DEFAULT_TIMEOUT_MS;
+}
+
+void io_set_read_chunk(struct io *io, size_t n)
+{
+	io->rchunk = n > 0 ? n : IO_READ_CHUNK;
 }
 
 static enum io_result wait_fd(int fd, short ev, int ms, struct mm_err *err)
@@ -120,14 +126,14 @@ static enum io_result fill(struct io *io, struct mm_err *err)
 		return IO_EOF;
 	if (io->rpos == io->rlen)
 		io->rpos = io->rlen = 0;
-	if (io->rcap - io->rlen < IO_READ_CHUNK) {
+	if (io->rcap - io->rlen < io->rchunk) {
 		if (io->rpos > 0) {
 			memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
 			io->rlen -= io->rpos;
 			io->rpos = 0;
 		}
-		if (io->rcap - io->rlen < IO_READ_CHUNK) {
-			io->rcap = io->rlen + IO_READ_CHUNK;
+		if (io->rcap - io->rlen < io->rchunk) {
+			io->rcap = io->rlen + io->rchunk;
 			io->rbuf = xrealloc(io->rbuf, io->rcap);
 		}
 	}

@@ -36,6 +36,7 @@ struct io {
 	SSL *ssl;
 	char *rbuf;
 	size_t rpos, rlen, rcap;
+	size_t rchunk;             /* least free space offered to read(2) */
 	struct buf wbuf;
 	int eof;
 	uint64_t bytes_in, bytes_out;
@@ -45,6 +46,10 @@ void io_init(struct io *io, int rfd, int wfd, int timeout_ms);
 /* Restore fd flags, free buffers and the SSL object (descriptors stay open). */
 void io_close(struct io *io);
 void io_set_timeout(struct io *io, int timeout_ms);
+/* Offer read(2) at least n bytes of space (default IO_READ_CHUNK).  A bulk
+ * reader behind a pipe wants the pipe's size: a writer woken for every
+ * 16 KiB drained (ssh) copies its own backlog over and over. */
+void io_set_read_chunk(struct io *io, size_t n);
 
 /*
  * Read one line, up to and including '\n' (or to EOF).  *line points into

@@ -1443,6 +1443,7 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 	}
 	buf_init(&pl);
 	io_init(&c.io, rfd, wfd, SYNC_TIMEOUT_MS);
+	io_set_read_chunk(&c.io, SYNC_READ_CHUNK);
 	if (!st->start_ms)
 		st->start_ms = now_ms();
 

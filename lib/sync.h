@@ -53,6 +53,10 @@
 #define SYNC_BATCH_BYTES (128u * 1024 * 1024) /* ...or this many bytes... */
 #define SYNC_BATCH_MS 300                 /* ...or when idle this long */
 #define SYNC_SHA_LEN 32
+/* The client reads up to a whole pipe (mm-sync asks for 1 MiB pipes):
+ * ssh, woken for every few KiB drained, re-packs its channel buffer each
+ * time and took more CPU than both halves of mm-sync together. */
+#define SYNC_READ_CHUNK (1024 * 1024)
 #define SYNC_TIMEOUT_MS (5 * 60 * 1000)
 
 #define SYNC_FLAG_DRY  1u
