@@ -897,6 +897,20 @@ struct pending {
 	char *path;
 };
 
+/* The background flush: one syncfs at a time, run by a thread so that
+ * the client goes on receiving and writing the next batch meanwhile.  A
+ * batch's confirmations leave only after the syncfs that began after its
+ * last file was named has returned. */
+enum { SYNCER_IDLE, SYNCER_RUNNING, SYNCER_DONE };
+
+struct syncer {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started, quit, state, errnum;
+	int fd;
+};
+
 struct client {
 	int rootfd;
 	dev_t rootdev;
@@ -906,6 +920,9 @@ struct client {
 	struct folder f;
 	struct pending *pend;
 	size_t npend, cap;
+	struct pending *spend;  /* the batch being flushed by the syncer */
+	size_t nspend, scap;
+	struct syncer sy;
 	uint64_t pend_bytes;
 	int64_t pend_since;
 	uint64_t confirmed;     /* confirmations sent */
@@ -1082,31 +1099,78 @@ static void drop_current(struct client *c)
 	c->active = 0;
 }
 
-/* Send the confirmations of everything made durable by one syncfs. */
-static int commit(struct client *c, struct mm_err *err)
+static void *syncer_main(void *arg)
 {
-	if (!c->npend)
+	struct syncer *y = arg;
+
+	pthread_mutex_lock(&y->mu);
+	for (;;) {
+		while (!y->quit && y->state != SYNCER_RUNNING)
+			pthread_cond_wait(&y->cv, &y->mu);
+		if (y->quit)
+			break;
+		pthread_mutex_unlock(&y->mu);
+		int e = syncfs(y->fd) < 0 ? errno : 0;
+		pthread_mutex_lock(&y->mu);
+		y->errnum = e;
+		y->state = SYNCER_DONE;
+		pthread_cond_broadcast(&y->cv);
+	}
+	pthread_mutex_unlock(&y->mu);
+	return NULL;
+}
+
+static void syncer_stop(struct syncer *y)
+{
+	if (!y->started)
+		return;
+	pthread_mutex_lock(&y->mu);
+	while (y->state == SYNCER_RUNNING)
+		pthread_cond_wait(&y->cv, &y->mu);
+	y->quit = 1;
+	pthread_cond_broadcast(&y->cv);
+	pthread_mutex_unlock(&y->mu);
+	pthread_join(y->th, NULL);
+	pthread_cond_destroy(&y->cv);
+	pthread_mutex_destroy(&y->mu);
+	y->started = 0;
+}
+
+static void free_pending(struct pending *v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free(v[i].path);
+	*n = 0;
+}
+
+/* If the batch in flight is durable (or, with wait, once it is), send its
+ * confirmations.  0, or -1 if its syncfs failed or sending did. */
+static int commit_reap(struct client *c, int wait, struct mm_err *err)
+{
+	struct syncer *y = &c->sy;
+	int e;
+
+	if (!c->nspend)
 		return 0;
-	/* -k (and -n): the server deletes nothing and takes no confirmation
-	 * (one would end the session), so there is nothing to make durable
-	 * for it either. */
-	if (c->o->flags & (SYNC_FLAG_DRY | SYNC_FLAG_KEEP)) {
-		for (size_t i = 0; i < c->npend; i++)
-			free(c->pend[i].path);
-		c->npend = 0;
-		c->pend_bytes = 0;
+	pthread_mutex_lock(&y->mu);
+	if (!wait && y->state != SYNCER_DONE) {
+		pthread_mutex_unlock(&y->mu);
 		return 0;
 	}
-	if (syncfs(c->rootfd) < 0) {
+	while (y->state != SYNCER_DONE)
+		pthread_cond_wait(&y->cv, &y->mu);
+	y->state = SYNCER_IDLE;
+	e = y->errnum;
+	pthread_mutex_unlock(&y->mu);
+	if (e) {
+		errno = e;
 		err_sys(err, "syncfs");
-		c->st->failed += c->npend;
-		for (size_t i = 0; i < c->npend; i++)
-			free(c->pend[i].path);
-		c->npend = 0;
+		c->st->failed += c->nspend;
+		free_pending(c->spend, &c->nspend);
 		return -1;
 	}
-	for (size_t i = 0; i < c->npend; i++) {
-		struct pending *p = &c->pend[i];
+	for (size_t i = 0; i < c->nspend; i++) {
+		struct pending *p = &c->spend[i];
 		size_t pl = strlen(p->path);
 		uint8_t h[16 + SYNC_SHA_LEN + SYNC_MAX_PATH];
 
@@ -1115,14 +1179,64 @@ static int commit(struct client *c, struct mm_err *err)
 		memcpy(h + 16, p->sha, SYNC_SHA_LEN);
 		memcpy(h + 16 + SYNC_SHA_LEN, p->path, pl);
 		send_frame(&c->io, SYNC_F_CONFIRM, h, 16 + SYNC_SHA_LEN + pl);
-		free(p->path);
 	}
-	c->confirmed += c->npend;
-	c->npend = 0;
-	c->pend_bytes = 0;
+	c->confirmed += c->nspend;
+	free_pending(c->spend, &c->nspend);
 	if (io_flush(&c->io, err) != IO_OK)
 		return err_wrap(err, "sending confirmations");
 	return 0;
+}
+
+/* Hand the pending batch to the syncer (after the previous one is
+ * confirmed).  -k and -n: the server deletes nothing and takes no
+ * confirmation (one would end the session), so nothing is flushed. */
+static int commit_start(struct client *c, struct mm_err *err)
+{
+	struct syncer *y = &c->sy;
+	struct pending *t;
+	size_t tcap;
+
+	if (!c->npend)
+		return 0;
+	if (c->o->flags & (SYNC_FLAG_DRY | SYNC_FLAG_KEEP)) {
+		free_pending(c->pend, &c->npend);
+		c->pend_bytes = 0;
+		return 0;
+	}
+	if (commit_reap(c, 1, err) < 0)
+		return -1;
+	if (!y->started) {
+		pthread_mutex_init(&y->mu, NULL);
+		pthread_cond_init(&y->cv, NULL);
+		y->fd = c->rootfd;
+		y->state = SYNCER_IDLE;
+		y->quit = 0;
+		if (pthread_create(&y->th, NULL, syncer_main, y) != 0) {
+			pthread_cond_destroy(&y->cv);
+			pthread_mutex_destroy(&y->mu);
+			return err_set(err, "cannot start the flushing thread");
+		}
+		y->started = 1;
+	}
+	/* swap the lists: the pending one keeps its allocation for reuse */
+	t = c->spend, c->spend = c->pend, c->pend = t;
+	tcap = c->scap, c->scap = c->cap, c->cap = tcap;
+	c->nspend = c->npend;
+	c->npend = 0;
+	c->pend_bytes = 0;
+	pthread_mutex_lock(&y->mu);
+	y->state = SYNCER_RUNNING;
+	pthread_cond_broadcast(&y->cv);
+	pthread_mutex_unlock(&y->mu);
+	return 0;
+}
+
+/* Make everything pending durable and confirm it, now. */
+static int commit(struct client *c, struct mm_err *err)
+{
+	if (commit_start(c, err) < 0)
+		return -1;
+	return commit_reap(c, 1, err);
 }
 
 /* Is the file at dirfd/name a regular file with this size and hash? */
@@ -1459,6 +1573,8 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 	while (!done) {
 		enum io_result r;
 
+		if (commit_reap(&c, 0, err) < 0)
+			goto fail;
 		if (c.npend && !io_pending(&c.io) && io_input_ready(&c.io, 0) == 0 &&
 		    now_ms() - c.pend_since >= SYNC_BATCH_MS && commit(&c, err) < 0)
 			goto fail;
@@ -1520,7 +1636,7 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 			}
 			progress(&c, 0);
 			if ((c.npend >= SYNC_BATCH_FILES || c.pend_bytes >= SYNC_BATCH_BYTES) &&
-			    commit(&c, err) < 0)
+			    commit_start(&c, err) < 0)
 				goto fail;
 			break;
 		}
@@ -1581,9 +1697,11 @@ fail:
 	drop_current(&c);
 out:
 	drop_current(&c);
-	for (size_t i = 0; i < c.npend; i++)
-		free(c.pend[i].path);
+	syncer_stop(&c.sy);
+	free_pending(c.pend, &c.npend);
 	free(c.pend);
+	free_pending(c.spend, &c.nspend);
+	free(c.spend);
 	folder_close(&c.f);
 	st->wire_in += c.io.bytes_in;
 	st->wire_out += c.io.bytes_out;
