@@ -45,7 +45,7 @@ size_t sync_frame_limit(uint8_t type)
 		return SYNC_MAX_DATA;
 	case SYNC_F_HELLO: case SYNC_F_FILE: case SYNC_F_END: case SYNC_F_SKIP:
 	case SYNC_F_WARN: case SYNC_F_DONE: case SYNC_F_QUIT: case SYNC_F_CONFIRM:
-	case SYNC_F_BYE: case SYNC_F_REFUSE:
+	case SYNC_F_BYE: case SYNC_F_REFUSE: case SYNC_F_ACK:
 		return SYNC_MAX_CTRL;
 	default:
 		return 0;
@@ -266,6 +266,7 @@ struct server {
 	const char *dir;
 	int rootfd;
 	unsigned flags;
+	uint32_t version;       /* the client's; 1 has no acknowledgements */
 	struct io in, out;
 	pthread_mutex_t mu;
 	struct entry *ents;     /* ents[id - 1] */
@@ -273,6 +274,9 @@ struct server {
 	char **dirty;           /* dirs to fsync after deletions */
 	size_t ndirty;
 	uint64_t deleted, failed;
+	pthread_cond_t acked_cv; /* signalled on each ack and when the reader ends */
+	uint64_t sent;          /* stream bytes written to the client */
+	uint64_t acked;         /* ...of which it said it has read */
 	int reader_done;        /* bye seen or reader gave up */
 	int reader_fatal;
 	struct mm_err rerr;
@@ -419,6 +423,21 @@ static void *server_reader(void *arg)
 		}
 		if (f.type == SYNC_F_BYE)
 			break;
+		if (f.type == SYNC_F_ACK && f.len == 8 && s->version >= 2) {
+			uint64_t v = sync_get_u64(f.payload);
+			pthread_mutex_lock(&s->mu);
+			if (v > s->sent) {
+				pthread_mutex_unlock(&s->mu);
+				err_set(&s->rerr, "the client acknowledged more than was sent");
+				s->reader_fatal = 1;
+				break;
+			}
+			if (v > s->acked)
+				s->acked = v;
+			pthread_cond_signal(&s->acked_cv);
+			pthread_mutex_unlock(&s->mu);
+			continue;
+		}
 		if (f.type == SYNC_F_CONFIRM && f.len > 16 + SYNC_SHA_LEN &&
 		    !(s->flags & (SYNC_FLAG_DRY | SYNC_FLAG_KEEP))) {
 			handle_confirm(s, f.payload, f.len, &cachefd, &cachedir);
@@ -436,14 +455,48 @@ static void *server_reader(void *arg)
 	buf_free(&pl);
 	pthread_mutex_lock(&s->mu);
 	s->reader_done = 1;
+	pthread_cond_broadcast(&s->acked_cv);
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
+/* Wait until what the client has not yet read, plus len more, fits in
+ * SYNC_WINDOW (or nothing is outstanding: one buffer may be larger), so
+ * that no more than the window ever waits inside ssh; a version 1 client
+ * sends no acknowledgements and gets no window. */
+static int window_wait(struct server *s, size_t len, struct mm_err *err)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	if (s->version < 2)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += SYNC_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&s->mu);
+	while (s->sent > s->acked && s->sent - s->acked + len > SYNC_WINDOW &&
+	    !s->reader_fatal && !s->reader_done) {
+		if (pthread_cond_timedwait(&s->acked_cv, &s->mu, &ts) == ETIMEDOUT) {
+			rc = err_set(err, "the client has read nothing for %d s",
+			    SYNC_TIMEOUT_MS / 1000);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
 static int out_flush_if(struct server *s, size_t above, struct mm_err *err)
 {
-	if (s->out.wbuf.len <= above)
+	size_t len = s->out.wbuf.len;
+
+	if (len <= above)
 		return 0;
+	if (window_wait(s, len, err) < 0)
+		return -1;
+	pthread_mutex_lock(&s->mu);
+	s->sent = s->out.bytes_out + len;
+	pthread_mutex_unlock(&s->mu);
 	if (io_flush(&s->out, err) != IO_OK)
 		return err_wrap(err, "sending");
 	return 0;
@@ -746,8 +799,13 @@ static int serve_folder(struct server *s, int fd, const char *rel, int depth, ui
 	return rc;
 }
 
-static int check_hello(const struct sync_frame *f, unsigned *flags, struct mm_err *err)
+/* The server takes SYNC_PROTO_MIN..SYNC_PROTO_VERSION and answers in the
+ * client's version; the client wants its own back. */
+static int check_hello(const struct sync_frame *f, uint32_t min, uint32_t *version,
+    unsigned *flags, struct mm_err *err)
 {
+	uint32_t v;
+
 	if (f->type == SYNC_F_REFUSE) {
 		char t[256];
 		sync_sanitize(f->payload, f->len, t, sizeof t);
@@ -756,20 +814,27 @@ static int check_hello(const struct sync_frame *f, unsigned *flags, struct mm_er
 	if (f->type != SYNC_F_HELLO || f->len != SYNC_MAGIC_LEN + 8 ||
 	    memcmp(f->payload, SYNC_MAGIC, SYNC_MAGIC_LEN))
 		return err_set(err, "not an mm-sync peer (bad hello)");
-	if (sync_get_u32(f->payload + SYNC_MAGIC_LEN) != SYNC_PROTO_VERSION)
-		return err_set(err, "protocol version %u, expected %u",
-		    sync_get_u32(f->payload + SYNC_MAGIC_LEN), SYNC_PROTO_VERSION);
+	v = sync_get_u32(f->payload + SYNC_MAGIC_LEN);
+	if (v < min || v > SYNC_PROTO_VERSION) {
+		if (min == SYNC_PROTO_VERSION)
+			return err_set(err, "protocol version %u, expected %u", v,
+			    SYNC_PROTO_VERSION);
+		return err_set(err, "protocol version %u, expected %u to %u", v, min,
+		    SYNC_PROTO_VERSION);
+	}
+	if (version)
+		*version = v;
 	if (flags)
 		*flags = sync_get_u32(f->payload + SYNC_MAGIC_LEN + 4);
 	return 0;
 }
 
-static void send_hello(struct io *io, unsigned flags)
+static void send_hello(struct io *io, uint32_t version, unsigned flags)
 {
 	uint8_t h[SYNC_MAGIC_LEN + 8];
 
 	memcpy(h, SYNC_MAGIC, SYNC_MAGIC_LEN);
-	sync_put_u32(h + SYNC_MAGIC_LEN, SYNC_PROTO_VERSION);
+	sync_put_u32(h + SYNC_MAGIC_LEN, version);
 	sync_put_u32(h + SYNC_MAGIC_LEN + 4, flags);
 	send_frame(io, SYNC_F_HELLO, h, sizeof h);
 }
@@ -779,6 +844,7 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 	struct server s;
 	struct sync_frame f;
 	struct buf pl;
+	pthread_condattr_t ca;
 	pthread_t th;
 	uint8_t *chunk;
 	int rc = 0, started = 0;
@@ -786,12 +852,17 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 	memset(&s, 0, sizeof s);
 	s.dir = dir;
 	pthread_mutex_init(&s.mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s.acked_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	buf_init(&pl);
 	buf_init(&s.scratch);
 	io_init(&s.in, rfd, rfd, SYNC_TIMEOUT_MS);
 	io_init(&s.out, wfd, wfd, SYNC_TIMEOUT_MS);
 	s.rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (read_frame(&s.in, &f, &pl, err) != IO_OK || check_hello(&f, &s.flags, err) < 0) {
+	if (read_frame(&s.in, &f, &pl, err) != IO_OK ||
+	    check_hello(&f, SYNC_PROTO_MIN, &s.version, &s.flags, err) < 0) {
 		err_wrap(err, "handshake");
 		rc = -1;
 		goto out;
@@ -806,7 +877,7 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 		rc = -1;
 		goto out;
 	}
-	send_hello(&s.out, 0);
+	send_hello(&s.out, s.version, 0);
 	if (pthread_create(&th, NULL, server_reader, &s) != 0) {
 		rc = err_set(err, "cannot start the reader thread");
 		goto out;
@@ -819,6 +890,9 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 		uint8_t z[8];
 		sync_put_u64(z, s.nents);
 		send_frame(&s.out, SYNC_F_DONE, z, sizeof z);
+		pthread_mutex_lock(&s.mu);
+		s.sent = s.out.bytes_out + s.out.wbuf.len;
+		pthread_mutex_unlock(&s.mu);
 		if (io_flush(&s.out, err) != IO_OK)
 			rc = err_wrap(err, "sending");
 	}
@@ -875,6 +949,7 @@ out:
 	io_close(&s.out);
 	buf_free(&pl);
 	buf_free(&s.scratch);
+	pthread_cond_destroy(&s.acked_cv);
 	pthread_mutex_destroy(&s.mu);
 	return rc;
 }
@@ -926,6 +1001,7 @@ struct client {
 	uint64_t pend_bytes;
 	int64_t pend_since;
 	uint64_t confirmed;     /* confirmations sent */
+	uint64_t acked;         /* stream bytes acknowledged to the server */
 	int tmpfile;            /* try O_TMPFILE (env and /proc allow it) */
 	/* the file being received */
 	int active, tmpfd, sub, discard;
@@ -937,6 +1013,26 @@ struct client {
 	const char *name;
 	struct sha sh;
 };
+
+/* Tell the server how much of its stream has been read: every
+ * SYNC_ACK_BYTES, and before the client would wait for more. */
+static int send_ack(struct client *c, struct mm_err *err)
+{
+	uint64_t consumed = c->io.bytes_in - io_pending(&c->io);
+	uint8_t a[8];
+
+	if (consumed == c->acked)
+		return 0;
+	if (consumed - c->acked < SYNC_ACK_BYTES &&
+	    (io_pending(&c->io) || io_input_ready(&c->io, 0) != 0))
+		return 0;
+	sync_put_u64(a, consumed);
+	send_frame(&c->io, SYNC_F_ACK, a, sizeof a);
+	if (io_flush(&c->io, err) != IO_OK)
+		return err_wrap(err, "sending");
+	c->acked = consumed;
+	return 0;
+}
 
 enum { SUB_TMP, SUB_NEW, SUB_CUR };
 
@@ -1102,6 +1198,7 @@ static void drop_current(struct client *c)
 static void *syncer_main(void *arg)
 {
 	struct syncer *y = arg;
+	int e;
 
 	pthread_mutex_lock(&y->mu);
 	for (;;) {
@@ -1110,7 +1207,7 @@ static void *syncer_main(void *arg)
 		if (y->quit)
 			break;
 		pthread_mutex_unlock(&y->mu);
-		int e = syncfs(y->fd) < 0 ? errno : 0;
+		e = syncfs(y->fd) < 0 ? errno : 0;
 		pthread_mutex_lock(&y->mu);
 		y->errnum = e;
 		y->state = SYNCER_DONE;
@@ -1561,9 +1658,9 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 	if (!st->start_ms)
 		st->start_ms = now_ms();
 
-	send_hello(&c.io, o->flags);
+	send_hello(&c.io, SYNC_PROTO_VERSION, o->flags);
 	if (io_flush(&c.io, err) != IO_OK || read_frame(&c.io, &fr, &pl, err) != IO_OK ||
-	    check_hello(&fr, NULL, err) < 0) {
+	    check_hello(&fr, SYNC_PROTO_VERSION, NULL, NULL, err) < 0) {
 		if (!err->msg[0])
 			err_set(err, "connection closed");
 		err_wrap(err, "handshake");
@@ -1577,6 +1674,8 @@ enum sync_result sync_client(int rfd, int wfd, int rootfd, const struct sync_opt
 			goto fail;
 		if (c.npend && !io_pending(&c.io) && io_input_ready(&c.io, 0) == 0 &&
 		    now_ms() - c.pend_since >= SYNC_BATCH_MS && commit(&c, err) < 0)
+			goto fail;
+		if (send_ack(&c, err) < 0)
 			goto fail;
 		r = read_frame(&c.io, &fr, &pl, err);
 		if (r == IO_EOF) {

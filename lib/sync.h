@@ -8,18 +8,21 @@
  * its size and SHA-256; the client writes each one to an unnamed
  * O_TMPFILE file in its destination directory (or, where the file system
  * has none, to the local tmp/), names it without overwriting, makes a
- * batch durable with one syncfs(2), and only then confirms (id, path,
- * size, sha256) back.  The
+ * batch durable with one syncfs(2) (run by a thread while the next batch
+ * arrives), and only then confirms (id, path, size, sha256) back.  The
  * server deletes a file only if the confirmation matches what it itself
  * read and hashed when it sent it, and fsyncs the directories at the end.
  *
  * Pipelined: the server streams continuously; a reader thread on the
  * server consumes confirmations as they come, so neither side ever waits
  * for a round trip per message and neither can dead-lock on full pipes.
+ * Since version 2 the stream is flow-controlled by acknowledgements (see
+ * SYNC_WINDOW); they say only what was read and delete nothing.
  *
  * Frames: type (1 byte), length (4 bytes, big-endian), payload.  Every
  * length is checked against the type's limit before anything is read.
- *   H hello     "MMSYNC\0\0" u32 version u32 flags      (both ways, first)
+ *   H hello     "MMSYNC\0\0" u32 version u32 flags      (both ways, first;
+ *               the server answers in the client's version)
  *   F file      u64 id, u64 size, path                   (server)
  *   D data      bytes of the current file                (server)
  *   E end       u64 id, sha256[32]                       (server)
@@ -28,6 +31,7 @@
  *   Z done      u64 files offered                        (server)
  *   Q quit      u64 deleted, u64 failed                  (server, last)
  *   C confirm   u64 id, u64 size, sha256[32], path       (client)
+ *   A ack       u64 stream bytes read so far             (client, version 2)
  *   B bye       empty                                    (client)
  *   R refuse    text, fatal                              (either)
  * A path is FOLDER.../(new|cur)/NAME; see sync_path_check.
@@ -39,7 +43,8 @@
 #include <stdint.h>
 #include "util.h"
 
-#define SYNC_PROTO_VERSION 1
+#define SYNC_PROTO_VERSION 2             /* the client speaks this... */
+#define SYNC_PROTO_MIN 1                 /* ...the server also this and up */
 #define SYNC_MAGIC "MMSYNC\0\0"
 #define SYNC_MAGIC_LEN 8
 #define SYNC_HDR_LEN 5
@@ -57,6 +62,13 @@
  * ssh, woken for every few KiB drained, re-packs its channel buffer each
  * time and took more CPU than both halves of mm-sync together. */
 #define SYNC_READ_CHUNK (1024 * 1024)
+/* Version 2: the server has at most SYNC_WINDOW bytes of stream not yet
+ * acknowledged by the client (who acknowledges every SYNC_ACK_BYTES and
+ * before it waits).  Without it a client busy creating files left ssh
+ * holding megabytes, and ssh spends CPU per byte in proportion to what it
+ * holds.  2 MiB in flight still allow 40 MB/s at 50 ms round trip. */
+#define SYNC_WINDOW (2048u * 1024)
+#define SYNC_ACK_BYTES (128u * 1024)
 #define SYNC_TIMEOUT_MS (5 * 60 * 1000)
 
 #define SYNC_FLAG_DRY  1u
@@ -65,7 +77,7 @@
 enum sync_ftype {
 	SYNC_F_HELLO = 'H', SYNC_F_FILE = 'F', SYNC_F_DATA = 'D', SYNC_F_END = 'E',
 	SYNC_F_SKIP = 'X', SYNC_F_WARN = 'W', SYNC_F_DONE = 'Z', SYNC_F_QUIT = 'Q',
-	SYNC_F_CONFIRM = 'C', SYNC_F_BYE = 'B', SYNC_F_REFUSE = 'R',
+	SYNC_F_CONFIRM = 'C', SYNC_F_BYE = 'B', SYNC_F_REFUSE = 'R', SYNC_F_ACK = 'A',
 };
 
 struct sync_frame {

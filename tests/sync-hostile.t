@@ -67,6 +67,8 @@ is "$(ls -A "$L/new" "$L/cur" | grep -v ':$' | grep -c .)" 0 \
 	"after all of them the local new/ and cur/ hold nothing"
 hostile no-hello 3
 hostile bad-version 3
+hostile old-server 3
+like "$(cat "$T/out")" 'protocol version 1, expected 2' "a server too old is named as such"
 
 hostile bad-sha 1
 ok "a message whose SHA-256 does not match is not kept" test ! -e "$L/new/badsha"
@@ -120,6 +122,13 @@ client() {
 client confirm-all
 is "$facts:$(srv_now | wc -l | tr -d ' ')" "files=3 bytes=47 quit=3/0 rc=0:0" \
 	"control: a client that confirms what it got empties the server"
+client v2-confirm-all
+is "$facts:$(srv_now | wc -l | tr -d ' ')" "files=3 bytes=47 quit=3/0 rc=0:0" \
+	"control, version 2 (acknowledging what it read): the server is emptied too"
+client future-version
+like "$kept:$facts" '^same:files=0 bytes=0 quit=none rc=[1-9]' "a client of a later version is refused, nothing deleted"
+grep -q 'protocol version 3, expected 1 to 2' "$T/cerr"
+ok "and the server says which versions it speaks" test $? = 0
 for c in bad-sha flipped-sha wrong-size; do
 	client "$c"
 	is "$kept:$facts" "same:files=3 bytes=47 quit=0/3 rc=0" "hostile client, $c: nothing deleted"
@@ -154,6 +163,21 @@ SUM=$(sha256sum <"$S/new/0.big" | cut -d' ' -f1)
 facts=$($PY "$PEER" client early-confirm "$SYNC" "$S" "$SUM" 2>"$T/cerr" | tail -1)
 is "$facts:$(sha256sum <"$S/new/0.big" | cut -d' ' -f1)" "files=4 bytes=4194351 quit=0/1 rc=0:$SUM" \
 	"hostile client, the right hash confirmed before the server finished reading: not deleted"
+
+# Version 2 flow control: a client that reads without acknowledging gets
+# no more than the window (and the buffer being flushed) until it does.
+fresh_srv
+head -c 4194304 /dev/urandom >"$S/new/0.big"
+out=$($PY "$PEER" client v2-window "$SYNC" "$S" 2>"$T/cerr")
+un=$(printf '%s\n' "$out" | sed -n 's/^unacked=//p')
+ok "version 2: unacknowledged, the server stops after 1 to 2.6 MiB (sent $un)" \
+	test "${un:-0}" -ge 1048576 -a "${un:-0}" -le $((2097152 + 614400))
+is "$(printf '%s\n' "$out" | tail -1):$(srv_now | wc -l | tr -d ' ')" \
+	"files=4 bytes=4194351 quit=4/0 rc=0:0" "version 2: acknowledged, the rest comes and all is moved"
+for c in v2-overack v2-short-ack; do
+	client "$c"
+	like "$kept:$facts" '^same:.*quit=none rc=[1-9]' "hostile client, $c: the server stops, nothing deleted"
+done
 
 # Nothing outside DIR is ever read: symlinked message, folder, new/.
 client listing "$SECRET"

@@ -22,7 +22,8 @@ sync_peer.py proxy CTLDIR SIZE HOST CMD
 import hashlib, os, select, struct, subprocess, sys, time
 
 MAGIC = b"MMSYNC\0\0"
-VERSION = 1
+VERSION = 1             # what the hostile clients speak (no acknowledgements)
+WINDOW = 2 * 1024 * 1024        # SYNC_WINDOW, version 2
 MAX_DATA = 256 * 1024
 MAX_CTRL = 8192
 
@@ -144,7 +145,12 @@ def run_server(case):
         out.write(hello(version=99))
         out.flush()
         return
-    out.write(hello())
+    if case == "old-server":
+        out.write(hello(version=1))
+        out.flush()
+        return
+    # answer in the client's version, as mm-sync --server does
+    out.write(hello(version=struct.unpack(">I", p[8:12])[0] if t == b"H" and len(p) == 16 else 2))
     if case == "overclaim-quit":
         out.write(file_frames(1, b"new/ok", b"fine\n") + frame(b"Z", u64(1)))
         out.flush()
@@ -179,12 +185,14 @@ def run_server(case):
 
 class Server:
     def __init__(self, mmsync, d, stderr=None):
+        # unbuffered: read_for's select() must see every byte not yet read
         self.p = subprocess.Popen([mmsync, "--server", d], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=stderr)
+                                  stdout=subprocess.PIPE, stderr=stderr, bufsize=0)
         self.files = {}         # id -> [path, size, bytes, sha]
         self.order = []
         self.quit = None
         self.bytes = 0
+        self.wire = 0           # stream bytes read, for acknowledgements
 
     def send(self, b):
         try:
@@ -196,6 +204,8 @@ class Server:
     def next(self):
         """One frame from the server, recorded; (type, payload) or (None, None)."""
         t, p = read_frame(self.p.stdout)
+        if t is not None:
+            self.wire += 5 + len(p)
         if t == b"F":
             fid, size = struct.unpack(">QQ", p[:16])
             self.files[fid] = [p[16:], size, b"", None]
@@ -210,12 +220,26 @@ class Server:
             self.quit = struct.unpack(">QQ", p)
         return t, p
 
-    def drain(self):
-        """Read up to the end of the stream (Z)."""
+    def drain(self, ack=False):
+        """Read up to the end of the stream (Z); with ack, acknowledge as a
+        version 2 client does."""
         while True:
             t, p = self.next()
+            if ack and t is not None:
+                self.send(ack_frame(self.wire))
             if t is None or t == b"Z":
                 return t
+
+    def read_for(self, seconds):
+        """Read whole frames for a while (the server may be blocked);
+        returns when nothing came for that long."""
+        while True:
+            r, _, _ = select.select([self.p.stdout], [], [], seconds)
+            if not r:
+                return
+            t, p = self.next()
+            if t is None or t == b"Z":
+                return
 
     def finish(self, bye=True):
         if bye:
@@ -234,6 +258,10 @@ class Server:
         print("files=%d bytes=%d quit=%s rc=%d" % (len(self.files), self.bytes, q, rc))
         sys.stdout.flush()
         return allbytes
+
+
+def ack_frame(n):
+    return frame(b"A", u64(n))
 
 
 def confirm(fid, size, sha, path):
@@ -272,9 +300,34 @@ def run_client(case, mmsync, d, arg):
         s.finish(bye=False)
         return
     flags = {"dry-then-confirm": 1, "keep-then-confirm": 2}.get(case, 0)
-    s.send(hello(flags=flags))
+    version = 2 if case.startswith("v2-") else 3 if case == "future-version" else VERSION
+    s.send(hello(version=version, flags=flags))
     t, p = s.next()
     if t != b"H":
+        s.finish(bye=False)
+        return
+    if struct.unpack(">I", p[8:12])[0] != version:
+        sys.exit("sync_peer.py: the server answered in version %d" % struct.unpack(">I", p[8:12])[0])
+    if case == "v2-window":
+        # Read without acknowledging: the server must stop within its
+        # window (plus the one buffer it was flushing); then acknowledge,
+        # and everything comes.
+        s.read_for(1.0)
+        print("unacked=%d" % s.wire)
+        s.send(ack_frame(s.wire))
+        s.drain(ack=True)
+        for fid in s.order:
+            s.send(good_confirm(s, fid))
+        s.finish()
+        return
+    if case == "v2-overack":
+        s.read_for(0.5)
+        s.send(ack_frame(s.wire + 1))
+        s.finish(bye=False)
+        return
+    if case == "v2-short-ack":
+        s.read_for(0.5)
+        s.send(frame(b"A", b"\0\0\0\1"))
         s.finish(bye=False)
         return
     if case == "early-confirm":
@@ -307,9 +360,9 @@ def run_client(case, mmsync, d, arg):
             s.send(good_confirm(s, fid))
         s.finish()
         return
-    s.drain()
+    s.drain(ack=version >= 2)
     ids = list(s.order)
-    if case == "confirm-all":
+    if case in ("confirm-all", "v2-confirm-all"):
         for fid in ids:
             s.send(good_confirm(s, fid))
     elif case == "bad-sha":
