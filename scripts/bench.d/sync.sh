@@ -136,6 +136,14 @@ while [ "$round" -lt "$ROUNDS" ]; do
 done
 [ "$RSYNC_FSYNC" = yes ] ||
 	echo "rsync --fsync: not supported by the installed rsync ($(rsync --version | head -1))"
+# What both tools pay before a byte moves: an ssh login running a command
+# (here the login shell also reads root's ~/.bashrc).
+LOGIN=
+for i in 1 2 3 4 5; do
+	S=$(ms)
+	$SSH_CMD root@127.0.0.1 true
+	LOGIN="$LOGIN $(($(ms) - S))"
+done
 stat_of() { # "median best" of a list of numbers
 	printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END {
 		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
@@ -151,4 +159,6 @@ awk -v n="$ROUNDS" -v mm="$1" -v mb="$2" -v rm="$3" -v rb="$4" -v fm="$5" -v fb=
 	printf "\nmm-sync / rsync -az: %.2f x wall time, medians (goal <= 0.70); %.2f x, bests\n",
 	    mm / rm, mb / rb
 	if (fm > 0) printf "mm-sync / rsync -az --fsync: %.2f x wall time, medians\n", mm / fm }'
+set -- $(stat_of "$LOGIN")
+echo "an ssh login alone (ssh host true), paid by both tools: median $1 ms of 5"
 echo "loopback sshd; the machine may be shared with other jobs, so figures are noisy"
