@@ -59,6 +59,11 @@ int main(void)
 		    "data frame at its limit is fine (needs the bytes)");
 		h[0] = 0;
 		is_int(sync_frame_decode(h, sizeof h, &f, &used, &err), SYNC_DEC_BAD, "type 0");
+		h[0] = SYNC_F_ACK;
+		sync_put_u32(h + 1, SYNC_MAX_CTRL + 1);
+		is_int(sync_frame_decode(h, sizeof h, &f, &used, &err), SYNC_DEC_BAD,
+		    "an ack frame is held to the control limit");
+		is_int(sync_frame_limit(SYNC_F_ACK), SYNC_MAX_CTRL, "ack: a control frame");
 	}
 
 	sync_put_u64(u, 0x0102030405060708ull);
