@@ -486,18 +486,23 @@ static int window_wait(struct server *s, size_t len, struct mm_err *err)
 	return rc;
 }
 
+/* Flush the stream.  What is flushed counts as sent before the write: the
+ * client may acknowledge it before io_flush returns. */
+static enum io_result out_flush(struct server *s, struct mm_err *err)
+{
+	pthread_mutex_lock(&s->mu);
+	s->sent = s->out.bytes_out + s->out.wbuf.len;
+	pthread_mutex_unlock(&s->mu);
+	return io_flush(&s->out, err);
+}
+
 static int out_flush_if(struct server *s, size_t above, struct mm_err *err)
 {
-	size_t len = s->out.wbuf.len;
-
-	if (len <= above)
+	if (s->out.wbuf.len <= above)
 		return 0;
-	if (window_wait(s, len, err) < 0)
+	if (window_wait(s, s->out.wbuf.len, err) < 0)
 		return -1;
-	pthread_mutex_lock(&s->mu);
-	s->sent = s->out.bytes_out + len;
-	pthread_mutex_unlock(&s->mu);
-	if (io_flush(&s->out, err) != IO_OK)
+	if (out_flush(s, err) != IO_OK)
 		return err_wrap(err, "sending");
 	return 0;
 }
@@ -890,10 +895,7 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 		uint8_t z[8];
 		sync_put_u64(z, s.nents);
 		send_frame(&s.out, SYNC_F_DONE, z, sizeof z);
-		pthread_mutex_lock(&s.mu);
-		s.sent = s.out.bytes_out + s.out.wbuf.len;
-		pthread_mutex_unlock(&s.mu);
-		if (io_flush(&s.out, err) != IO_OK)
+		if (out_flush(&s, err) != IO_OK)
 			rc = err_wrap(err, "sending");
 	}
 	if (rc == 0) {
@@ -1018,13 +1020,14 @@ struct client {
  * SYNC_ACK_BYTES, and before the client would wait for more. */
 static int send_ack(struct client *c, struct mm_err *err)
 {
-	uint64_t consumed = c->io.bytes_in - io_pending(&c->io);
+	size_t pending = io_pending(&c->io);
+	uint64_t consumed = c->io.bytes_in - pending;
 	uint8_t a[8];
 
 	if (consumed == c->acked)
 		return 0;
 	if (consumed - c->acked < SYNC_ACK_BYTES &&
-	    (io_pending(&c->io) || io_input_ready(&c->io, 0) != 0))
+	    (pending || io_input_ready(&c->io, 0) != 0))
 		return 0;
 	sync_put_u64(a, consumed);
 	send_frame(&c->io, SYNC_F_ACK, a, sizeof a);
