@@ -5,13 +5,15 @@
 # the local and the remote Maildir holds every message added so far
 # exactly once, under its own name and byte-identical; after the final
 # run the remote holds none.  The seed is printed, to replay a failure:
-# SEED=n prove tests/sync-kill.t
+# SEED=n prove tests/sync-kill.t (the kill moments it draws are fractions
+# of a run's length, measured at the start, so they replay in proportion).
 . "$(dirname "$0")/lib.sh"
 need sha256sum:coreutils awk:mawk
 SYNC=$MM_BIN/mm-sync
 ROUNDS=60
 PER_ROUND=25
-SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+# below 2^31: mawk's srand() makes every larger seed the same one
+SEED=${SEED:-$(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 2147483647))}
 diag "seed $SEED"
 
 # The -e remote shell: records the server's pid, then becomes the server.
@@ -30,25 +32,29 @@ for d in "$R" "$R/.Lists" "$R/.Lists.Deep" "$R/Archive/2024" "$L" "$O"; do maild
 FOLDERS="new cur .Lists/new .Lists/cur .Lists.Deep/new Archive/2024/cur"
 
 # Messages: unique bytes, sizes from 0 to ~200 KiB, flags in cur/ names.
-# The list of what was added goes to $O/list as "sha256  path".
-n=0
-add_messages() { # ROUND
-	awk -v seed="$SEED" -v round="$1" -v per="$PER_ROUND" -v folders="$FOLDERS" 'BEGIN {
+# One awk writes a round's messages (a process per message made this test
+# slow); the list of what was added goes to $O/list as "sha256  path".
+add_messages() { # ROUND [REMOTE [LIST]]
+	dir=${2:-$R} list=${3:-$O/list}
+	(cd "$dir" && awk -v seed="$SEED" -v round="$1" -v per="$PER_ROUND" -v folders="$FOLDERS" 'BEGIN {
 		srand(seed + round); nf = split(folders, f, " ")
 		for (i = 0; i < per; i++) {
 			k = int(rand() * nf) + 1
 			r = rand(); size = r < 0.1 ? 0 : (r < 0.9 ? int(rand() * 4000) : int(rand() * 200000))
 			name = sprintf("%d.R%dM%d.vps", 1700000000 + round, round, i)
 			if (f[k] ~ /cur$/) name = name ":2," (rand() < 0.5 ? "S" : "RS")
-			print f[k] "/" name, size
+			path = f[k] "/" name
+			printf "Subject: %s\n\n", path >path
+			for (left = size; left > 0; left -= length(line)) {
+				line = ""
+				for (j = 0; j < 16; j++) line = line sprintf("%08x", int(rand() * 4294967296))
+				line = substr(line "\n", 1, left)
+				printf "%s", line >path
+			}
+			close(path)
+			print path
 		}
-	}' | while read -r path size; do
-		{
-			printf 'Subject: %s\n\n' "$path"
-			head -c "$size" /dev/urandom | od -An -tx1 | head -c "$size"
-		} >"$R/$path"
-		(cd "$R" && sha256sum "$path") >>"$O/list"
-	done
+	}' | tr '\n' '\0' | xargs -0 sha256sum) >>"$list"
 }
 
 # union: "sha256  path" of every message on either side, sorted
@@ -64,8 +70,30 @@ alive() {
 	[ -n "$st" ] && [ "$st" != Z ]
 }
 
-delays=$(awk -v seed="$SEED" -v n="$ROUNDS" 'BEGIN { srand(seed)
-	for (i = 0; i < n; i++) printf "%.3f %d\n", rand() * 0.04, int(rand() * 3) }')
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# A kill at a random moment must fall inside a run, and how long a run
+# takes depends on the machine (an ASan build on a loaded CI host is many
+# times slower than a plain one on an idle laptop).  So the moments are
+# drawn from the median of five measured runs of a round's worth of mail
+# into a scratch pair, not from a fixed range.
+CR=$T/cal-remote CL=$T/cal-local
+for d in "$CR" "$CR/.Lists" "$CR/.Lists.Deep" "$CR/Archive/2024" "$CL"; do maildir "$d"; done
+for k in 1 2 3 4 5; do
+	add_messages $((100000 + k)) "$CR" "$T/cal-list"
+	t0=$(now_ms)
+	"$SYNC" -e "$RSH" --remote-path "$SYNC" "x:$CR" "$CL" >/dev/null 2>>"$T/cal-err" ||
+		echo "run $k: exit $?" >>"$T/cal-err"
+	echo $(($(now_ms) - t0))
+done | sort -n >"$T/cal-ms"
+is "$(cat "$T/cal-err" 2>/dev/null)" "" "five unkilled runs, timed to place the kills, exit 0 and say nothing"
+# four fifths of the median: the runs that follow are often quicker, and
+# a kill aimed at the server counts from its start, after the rsh's
+run_ms=$(($(sed -n 3p "$T/cal-ms") * 4 / 5))
+diag "a round's run takes $(tr '\n' ' ' <"$T/cal-ms")ms here; kills fall in 0..$run_ms ms"
+
+delays=$(awk -v seed="$SEED" -v n="$ROUNDS" -v ms="$run_ms" 'BEGIN { srand(seed)
+	for (i = 0; i < n; i++) printf "%.3f %d\n", rand() * ms / 1000, int(rand() * 3) }')
 bad=0 killed_c=0 killed_s=0 round=0
 echo "$delays" >"$T/delays"
 while read -r delay who; do
