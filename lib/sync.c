@@ -326,6 +326,15 @@ static void mark_dirty(struct server *s, const char *dir, size_t len)
 	s->dirty[s->ndirty++] = xstrndup(dir, len);
 }
 
+/* The sender reads reader_fatal under the lock (reader_stopped), so the
+ * reader sets it under the lock too. */
+static void reader_fail(struct server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->reader_fatal = 1;
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *cachefd,
     char **cachedir)
 {
@@ -344,7 +353,7 @@ static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *ca
 	path = (const char *)p + 16 + SYNC_SHA_LEN;
 	plen = n - 16 - SYNC_SHA_LEN;
 	if (sync_path_check(path, plen, &s->rerr) < 0) {
-		s->reader_fatal = 1;
+		reader_fail(s);
 		err_wrap(&s->rerr, "confirmation");
 		return;
 	}
@@ -414,11 +423,11 @@ static void *server_reader(void *arg)
 		enum io_result r = read_frame(&s->in, &f, &pl, &s->rerr);
 		if (r == IO_EOF) {
 			err_set(&s->rerr, "client went away");
-			s->reader_fatal = 1;
+			reader_fail(s);
 			break;
 		}
 		if (r != IO_OK) {
-			s->reader_fatal = 1;
+			reader_fail(s);
 			break;
 		}
 		if (f.type == SYNC_F_BYE)
@@ -429,7 +438,7 @@ static void *server_reader(void *arg)
 			if (v > s->sent) {
 				pthread_mutex_unlock(&s->mu);
 				err_set(&s->rerr, "the client acknowledged more than was sent");
-				s->reader_fatal = 1;
+				reader_fail(s);
 				break;
 			}
 			if (v > s->acked)
@@ -446,7 +455,7 @@ static void *server_reader(void *arg)
 			continue;
 		}
 		err_set(&s->rerr, "unexpected frame '%c' from the client", isprint(f.type) ? f.type : '?');
-		s->reader_fatal = 1;
+		reader_fail(s);
 		break;
 	}
 	if (cachefd >= 0)
