@@ -90,6 +90,24 @@ in_ns "$L" 'mount -t tmpfs none "$1/.Folder/tmp"' 2>"$T/err"
 is "$?:$(count "$R"):$(count "$L")" 1:1:2 "a folder with tmp/ on another fs: exit 1, its message stays, the others move"
 like "$(cat "$T/err")" '\.Folder/new/3\.three: .*not on one file system; not moved' "and it is reported"
 
+# A folder whose new/ takes no new file (a read-only bind mount over it,
+# while tmp/ beside it is writable and on the same file system): that
+# message is reported with the reason and stays on the server; nothing is
+# left in tmp/; the rest moves; once new/ is writable a rerun moves it.
+fill
+L=$T/l6b
+maildir "$L"
+maildir "$L/.Folder"
+in_ns "$L" 'mount --bind "$1/.Folder/new" "$1/.Folder/new" &&
+	mount -o remount,bind,ro "$1/.Folder/new"' 'find "$1/.Folder/tmp" "$1/tmp" -mindepth 1 >"$1.tmp-left"' 2>"$T/err"
+is "$?:$(count "$R"):$(count "$L")" 1:1:2 "new/ read-only: exit 1, its message stays, the others move"
+like "$(cat "$T/err")" 'mm-sync: \.Folder/new/3\.three: .*Read-only file system; not moved' "and it is reported with the reason"
+is "$(cat "$L.tmp-left")" "" "nothing was left in tmp/ (looked while the mount stood)"
+is "$(cat "$R/.Folder/new/3.three")" three "the message is intact on the server"
+sync_to "$L"
+is "$?:$(count "$R"):$(count "$L")" 0:0:3 "with new/ writable again, a rerun moves it"
+is "$(cat "$L/.Folder/new/3.three")" three "byte-identical"
+
 # A folder that cannot be made locally (a file is in the way).
 fill
 L=$T/l7
