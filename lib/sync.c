@@ -353,8 +353,8 @@ static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *ca
 	path = (const char *)p + 16 + SYNC_SHA_LEN;
 	plen = n - 16 - SYNC_SHA_LEN;
 	if (sync_path_check(path, plen, &s->rerr) < 0) {
-		reader_fail(s);
 		err_wrap(&s->rerr, "confirmation");
+		reader_fail(s);
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -436,9 +436,9 @@ static void *server_reader(void *arg)
 			uint64_t v = sync_get_u64(f.payload);
 			pthread_mutex_lock(&s->mu);
 			if (v > s->sent) {
+				s->reader_fatal = 1;
 				pthread_mutex_unlock(&s->mu);
 				err_set(&s->rerr, "the client acknowledged more than was sent");
-				reader_fail(s);
 				break;
 			}
 			if (v > s->acked)
