@@ -27,8 +27,11 @@ SH
 chmod +x "$RSH"
 
 maildir() { mkdir -p "$1/tmp" "$1/new" "$1/cur"; }
+# a server's Maildir with the nested folders FOLDERS names
+remote_maildir() { for d in "$1" "$1/.Lists" "$1/.Lists.Deep" "$1/Archive/2024"; do maildir "$d"; done; }
 R=$T/remote L=$T/local O=$T/orig
-for d in "$R" "$R/.Lists" "$R/.Lists.Deep" "$R/Archive/2024" "$L" "$O"; do maildir "$d"; done
+remote_maildir "$R"
+for d in "$L" "$O"; do maildir "$d"; done
 FOLDERS="new cur .Lists/new .Lists/cur .Lists.Deep/new Archive/2024/cur"
 
 # Messages: unique bytes, sizes from 0 to ~200 KiB, flags in cur/ names.
@@ -78,7 +81,8 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # drawn from the median of five measured runs of a round's worth of mail
 # into a scratch pair, not from a fixed range.
 CR=$T/cal-remote CL=$T/cal-local
-for d in "$CR" "$CR/.Lists" "$CR/.Lists.Deep" "$CR/Archive/2024" "$CL"; do maildir "$d"; done
+remote_maildir "$CR"
+maildir "$CL"
 for k in 1 2 3 4 5; do
 	add_messages $((100000 + k)) "$CR" "$T/cal-list"
 	t0=$(now_ms)
