@@ -279,6 +279,7 @@ struct server {
 	uint64_t acked;         /* ...of which it said it has read */
 	int reader_done;        /* bye seen or reader gave up */
 	int reader_fatal;
+	int abandoned;          /* the sender has returned: delete nothing more */
 	struct mm_err rerr;
 	struct buf scratch;
 };
@@ -326,6 +327,24 @@ static void mark_dirty(struct server *s, const char *dir, size_t len)
 	s->dirty[s->ndirty++] = xstrndup(dir, len);
 }
 
+static void server_free(struct server *s)
+{
+	for (size_t i = 0; i < s->nents; i++)
+		free(s->ents[i].path);
+	free(s->ents);
+	for (size_t i = 0; i < s->ndirty; i++)
+		free(s->dirty[i]);
+	free(s->dirty);
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	io_close(&s->in);
+	io_close(&s->out);
+	buf_free(&s->scratch);
+	pthread_cond_destroy(&s->acked_cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
 /* The sender reads reader_fatal under the lock (reader_stopped), so the
  * reader sets it under the lock too. */
 static void reader_fail(struct server *s)
@@ -358,6 +377,10 @@ static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *ca
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
+	if (s->abandoned) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
 	if (id == 0 || id > s->nents) {
 		s->failed++;
 		pthread_mutex_unlock(&s->mu);
@@ -417,6 +440,7 @@ static void *server_reader(void *arg)
 	struct buf pl;
 	int cachefd = -1;
 	char *cachedir = NULL;
+	int abandoned;
 
 	buf_init(&pl);
 	for (;;) {
@@ -465,7 +489,10 @@ static void *server_reader(void *arg)
 	pthread_mutex_lock(&s->mu);
 	s->reader_done = 1;
 	pthread_cond_broadcast(&s->acked_cv);
+	abandoned = s->abandoned;
 	pthread_mutex_unlock(&s->mu);
+	if (abandoned)
+		server_free(s);
 	return NULL;
 }
 
@@ -855,7 +882,7 @@ static void send_hello(struct io *io, uint32_t version, unsigned flags)
 
 int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 {
-	struct server s;
+	struct server *s;
 	struct sync_frame f;
 	struct buf pl;
 	pthread_condattr_t ca;
@@ -863,105 +890,100 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 	uint8_t *chunk;
 	int rc = 0, started = 0;
 
-	memset(&s, 0, sizeof s);
-	s.dir = dir;
-	pthread_mutex_init(&s.mu, NULL);
+	/* On the heap: a reader left waiting on a silent client outlives
+	 * this frame (see below). */
+	s = xcalloc(1, sizeof *s);
+	s->dir = dir;
+	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s.acked_cv, &ca);
+	pthread_cond_init(&s->acked_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	buf_init(&pl);
-	buf_init(&s.scratch);
-	io_init(&s.in, rfd, rfd, SYNC_TIMEOUT_MS);
-	io_init(&s.out, wfd, wfd, SYNC_TIMEOUT_MS);
-	s.rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (read_frame(&s.in, &f, &pl, err) != IO_OK ||
-	    check_hello(&f, SYNC_PROTO_MIN, &s.version, &s.flags, err) < 0) {
+	buf_init(&s->scratch);
+	io_init(&s->in, rfd, rfd, SYNC_TIMEOUT_MS);
+	io_init(&s->out, wfd, wfd, SYNC_TIMEOUT_MS);
+	s->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (read_frame(&s->in, &f, &pl, err) != IO_OK ||
+	    check_hello(&f, SYNC_PROTO_MIN, &s->version, &s->flags, err) < 0) {
 		err_wrap(err, "handshake");
 		rc = -1;
 		goto out;
 	}
-	if (s.rootfd < 0) {
+	if (s->rootfd < 0) {
 		err_sys(err, "%s", dir);
-		buf_reset(&s.scratch);
-		buf_printf(&s.scratch, "server: %s", err->msg);
-		send_frame(&s.out, SYNC_F_REFUSE, s.scratch.data,
-		    s.scratch.len > SYNC_MAX_CTRL ? SYNC_MAX_CTRL : s.scratch.len);
-		io_flush(&s.out, NULL);
+		buf_reset(&s->scratch);
+		buf_printf(&s->scratch, "server: %s", err->msg);
+		send_frame(&s->out, SYNC_F_REFUSE, s->scratch.data,
+		    s->scratch.len > SYNC_MAX_CTRL ? SYNC_MAX_CTRL : s->scratch.len);
+		io_flush(&s->out, NULL);
 		rc = -1;
 		goto out;
 	}
-	send_hello(&s.out, s.version, 0);
-	if (pthread_create(&th, NULL, server_reader, &s) != 0) {
+	send_hello(&s->out, s->version, 0);
+	if (pthread_create(&th, NULL, server_reader, s) != 0) {
 		rc = err_set(err, "cannot start the reader thread");
 		goto out;
 	}
 	started = 1;
 	chunk = xmalloc(SYNC_MAX_DATA);
-	rc = serve_folder(&s, s.rootfd, "", 0, chunk, err);
+	rc = serve_folder(s, s->rootfd, "", 0, chunk, err);
 	free(chunk);
 	if (rc == 0) {
 		uint8_t z[8];
-		sync_put_u64(z, s.nents);
-		send_frame(&s.out, SYNC_F_DONE, z, sizeof z);
-		if (out_flush(&s, err) != IO_OK)
+		sync_put_u64(z, s->nents);
+		send_frame(&s->out, SYNC_F_DONE, z, sizeof z);
+		if (out_flush(s, err) != IO_OK)
 			rc = err_wrap(err, "sending");
 	}
 	if (rc == 0) {
 		pthread_join(th, NULL);
 		started = 0;
-		if (s.reader_fatal) {
-			*err = s.rerr;
+		if (s->reader_fatal) {
+			*err = s->rerr;
 			rc = -1;
 		}
 	}
-	/* Whatever happened, make the deletions done so far durable. */
+	/* Whatever happened, make the deletions done so far durable.  A
+	 * reader still waiting on a silent client is abandoned in the same
+	 * locked section, so it deletes nothing after these fsyncs. */
 	if (started) {
-		pthread_mutex_lock(&s.mu);
-		started = !s.reader_done;
-		pthread_mutex_unlock(&s.mu);
+		pthread_mutex_lock(&s->mu);
+		started = !s->reader_done;
+		pthread_mutex_unlock(&s->mu);
 		if (!started)
 			pthread_join(th, NULL);
 	}
-	pthread_mutex_lock(&s.mu);
-	for (size_t i = 0; i < s.ndirty; i++) {
-		int dfd = open_rel_dir(s.rootfd, s.dirty[i], strlen(s.dirty[i]), NULL);
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->ndirty; i++) {
+		int dfd = open_rel_dir(s->rootfd, s->dirty[i], strlen(s->dirty[i]), NULL);
 		if (dfd >= 0) {
 			if (fsync(dfd) < 0)
-				s.failed++;
+				s->failed++;
 			close(dfd);
 		}
 	}
-	pthread_mutex_unlock(&s.mu);
+	if (started)
+		s->abandoned = 1;
+	pthread_mutex_unlock(&s->mu);
 	if (started) {
-		/* The reader still waits on a silent client: the process is
-		 * about to exit, leave its state alone. */
+		/* s (on the heap for this reason) is the reader's now: it
+		 * frees it if it ends before the process does. */
+		pthread_detach(th);
 		buf_free(&pl);
 		return rc ? rc : -1;
 	}
 	if (rc == 0) {
 		uint8_t q[16];
-		sync_put_u64(q, s.deleted);
-		sync_put_u64(q + 8, s.failed);
-		send_frame(&s.out, SYNC_F_QUIT, q, sizeof q);
-		if (io_flush(&s.out, err) != IO_OK)
+		sync_put_u64(q, s->deleted);
+		sync_put_u64(q + 8, s->failed);
+		send_frame(&s->out, SYNC_F_QUIT, q, sizeof q);
+		if (io_flush(&s->out, err) != IO_OK)
 			rc = err_wrap(err, "sending");
 	}
 out:
-	for (size_t i = 0; i < s.nents; i++)
-		free(s.ents[i].path);
-	free(s.ents);
-	for (size_t i = 0; i < s.ndirty; i++)
-		free(s.dirty[i]);
-	free(s.dirty);
-	if (s.rootfd >= 0)
-		close(s.rootfd);
-	io_close(&s.in);
-	io_close(&s.out);
 	buf_free(&pl);
-	buf_free(&s.scratch);
-	pthread_cond_destroy(&s.acked_cv);
-	pthread_mutex_destroy(&s.mu);
+	server_free(s);
 	return rc;
 }
 

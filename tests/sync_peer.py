@@ -320,6 +320,16 @@ def run_client(case, mmsync, d, arg):
             s.send(good_confirm(s, fid))
         s.finish()
         return
+    if case == "vanish":
+        # Gone mid-stream, as when killed: the server's writes fail first
+        # (it is blocked on a full pipe), and only ARG seconds later does
+        # its reader see the end of the input.  It must stop, delete
+        # nothing, and not leave its reader running on freed state.
+        s.p.stdout.close()
+        time.sleep(float(arg or 0))
+        s.p.stdin.close()
+        print("files=%d bytes=%d quit=none rc=%d" % (len(s.files), s.bytes, s.p.wait()))
+        return
     if case == "v2-overack":
         s.read_for(0.5)
         s.send(ack_frame(s.wire + 1))
