@@ -460,9 +460,10 @@ static void *server_reader(void *arg)
 			uint64_t v = sync_get_u64(f.payload);
 			pthread_mutex_lock(&s->mu);
 			if (v > s->sent) {
+				/* the sender reads rerr once it sees reader_fatal */
+				err_set(&s->rerr, "the client acknowledged more than was sent");
 				s->reader_fatal = 1;
 				pthread_mutex_unlock(&s->mu);
-				err_set(&s->rerr, "the client acknowledged more than was sent");
 				break;
 			}
 			if (v > s->acked)
