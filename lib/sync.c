@@ -423,6 +423,9 @@ static void handle_confirm(struct server *s, const uint8_t *p, size_t n, int *ca
 	pthread_mutex_lock(&s->mu);
 	s->ents[id - 1].state = ok ? ENT_DELETED : ENT_SKIPPED;
 	if (ok) {
+		/* Abandoned while unlinking: the sender's fsyncs are over. */
+		if (s->abandoned && fsync(*cachefd) < 0)
+			s->failed++;
 		mark_dirty(s, path, dirlen);
 		s->deleted++;
 	} else {
@@ -889,7 +892,7 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 	pthread_condattr_t ca;
 	pthread_t th;
 	uint8_t *chunk;
-	int rc = 0, started = 0;
+	int rc = 0, started = 0, abandoned;
 
 	/* On the heap: a reader left waiting on a silent client outlives
 	 * this frame (see below). */
@@ -947,14 +950,7 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 	}
 	/* Whatever happened, make the deletions done so far durable.  A
 	 * reader still waiting on a silent client is abandoned in the same
-	 * locked section, so it deletes nothing after these fsyncs. */
-	if (started) {
-		pthread_mutex_lock(&s->mu);
-		started = !s->reader_done;
-		pthread_mutex_unlock(&s->mu);
-		if (!started)
-			pthread_join(th, NULL);
-	}
+	 * locked section: from then on it deletes nothing unsynced. */
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < s->ndirty; i++) {
 		int dfd = open_rel_dir(s->rootfd, s->dirty[i], strlen(s->dirty[i]), NULL);
@@ -964,16 +960,18 @@ int sync_server(int rfd, int wfd, const char *dir, struct mm_err *err)
 			close(dfd);
 		}
 	}
-	if (started)
-		s->abandoned = 1;
+	abandoned = started && !s->reader_done;
+	s->abandoned = abandoned;
 	pthread_mutex_unlock(&s->mu);
-	if (started) {
+	if (abandoned) {
 		/* s (on the heap for this reason) is the reader's now: it
 		 * frees it if it ends before the process does. */
 		pthread_detach(th);
 		buf_free(&pl);
 		return rc ? rc : -1;
 	}
+	if (started)
+		pthread_join(th, NULL);
 	if (rc == 0) {
 		uint8_t q[16];
 		sync_put_u64(q, s->deleted);
